@@ -1,0 +1,93 @@
+// Command server runs Prism as a long-lived HTTP service: it loads the
+// configuration, starts libvips, opens storage and serves the URL API until
+// SIGTERM, then drains in-flight requests.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/server"
+	"github.com/prism-image/prism/storage"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := config.Load(args, os.Stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	store, err := storage.New(ctx, cfg.Storage, cfg.S3PathStyle)
+	if err != nil {
+		return err
+	}
+	if err := imaging.Startup(cfg.VipsConcurrency); err != nil {
+		return err
+	}
+	defer imaging.Shutdown()
+
+	proc := imaging.NewProcessor(imaging.Config{
+		MaxSourcePixels: cfg.MaxSourcePixels,
+		MaxFrames:       cfg.MaxFrames,
+		Quality:         imaging.Quality{JPEG: cfg.QualityJPEG, WebP: cfg.QualityWebP, AVIF: cfg.QualityAVIF},
+	})
+	handler := server.New(server.Config{
+		MaxSourceBytes: cfg.MaxSourceBytes,
+		BrowserTTL:     cfg.BrowserTTL,
+		CDNTTL:         cfg.CDNTTL,
+		StorageTimeout: cfg.StorageTimeout,
+	}, store, proc, log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "storage", cfg.Storage)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("draining", "timeout", cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,110 @@
+// Package config is Prism's one configuration struct and the one place it is
+// loaded: every setting is a command-line flag and a PRISM_* environment
+// variable of the same name (flag -max-source-bytes is PRISM_MAX_SOURCE_BYTES),
+// with flags winning.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	Addr            string
+	Storage         string
+	S3PathStyle     bool
+	MaxSourcePixels int64
+	MaxSourceBytes  int64
+	MaxFrames       int
+	QualityJPEG     int
+	QualityWebP     int
+	QualityAVIF     int
+	BrowserTTL      time.Duration
+	CDNTTL          time.Duration
+	StorageTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	VipsConcurrency int
+	LogLevel        slog.Level
+}
+
+// EnvPrefix starts every environment variable Prism reads.
+const EnvPrefix = "PRISM"
+
+func (c *Config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&c.Storage, "storage", "file://./data", "where originals live: file://DIR or s3://BUCKET[/PREFIX]")
+	fs.BoolVar(&c.S3PathStyle, "s3-path-style", false, "path-style S3 addressing, for MinIO and similar servers")
+	fs.Int64Var(&c.MaxSourcePixels, "max-source-pixels", 50_000_000, "largest source transformed, in pixels (width × height × frames)")
+	fs.Int64Var(&c.MaxSourceBytes, "max-source-bytes", 50<<20, "largest source transformed, in bytes")
+	fs.IntVar(&c.MaxFrames, "max-frames", 100, "frames kept when an animation stays animated")
+	fs.IntVar(&c.QualityJPEG, "quality-jpeg", 82, "default JPEG quality")
+	fs.IntVar(&c.QualityWebP, "quality-webp", 80, "default WebP quality")
+	fs.IntVar(&c.QualityAVIF, "quality-avif", 60, "default AVIF quality")
+	fs.DurationVar(&c.BrowserTTL, "browser-ttl", 24*time.Hour, "Cache-Control max-age of images")
+	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
+	fs.DurationVar(&c.StorageTimeout, "storage-timeout", 10*time.Second, "time allowed to open and read a source before answering 504")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests get to finish after SIGTERM")
+	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 0, "threads per libvips pipeline (0: libvips' default)")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+}
+
+// Load reads the configuration from args (without the program name) and
+// the environment. It returns flag.ErrHelp, having printed the settings to
+// out, when args ask for help.
+func Load(args []string, out io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.flags(fs)
+	fs.Usage = func() { PrintUsage(out, fs) }
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
+	if errors.Is(err, flag.ErrHelp) {
+		PrintUsage(out, fs)
+		return c, err
+	}
+	if err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	positive := func(name string, v int64) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, not %d", name, v))
+		}
+	}
+	positive("max-source-pixels", c.MaxSourcePixels)
+	positive("max-source-bytes", c.MaxSourceBytes)
+	positive("max-frames", int64(c.MaxFrames))
+	positive("storage-timeout", int64(c.StorageTimeout))
+	for name, q := range map[string]int{"quality-jpeg": c.QualityJPEG, "quality-webp": c.QualityWebP, "quality-avif": c.QualityAVIF} {
+		if q < 1 || q > 100 {
+			errs = append(errs, fmt.Errorf("%s must be from 1 to 100, not %d", name, q))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(name string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// PrintUsage lists every setting with its flag, variable and default.
+func PrintUsage(out io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(out, "Usage: server [flags]\n\nEvery flag can also be set by its environment variable; flags win.")
+	fmt.Fprintln(out)
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(out, "  -%s / %s (default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
+	})
+}

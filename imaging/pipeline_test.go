@@ -1,0 +1,368 @@
+package imaging
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	if err := Startup(0); err != nil {
+		panic(err)
+	}
+	testutil.StartVips() // a no-op start: libvips is already up
+	os.Exit(m.Run())
+}
+
+func mustParse(t *testing.T, query string) Options {
+	t.Helper()
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ParseOptions(q)
+	if err != nil {
+		t.Fatalf("ParseOptions(%q): %v", query, err)
+	}
+	return o
+}
+
+func process(t *testing.T, p *Processor, file, query string, accepts Accepts) (*Variant, testutil.Decoded) {
+	t.Helper()
+	v, err := p.Process(testutil.ReadTestImage(t, file), mustParse(t, query), accepts)
+	if err != nil {
+		t.Fatalf("%s?%s: %v", file, query, err)
+	}
+	d := testutil.DecodeImage(t, v.Data)
+	if d.Format != string(v.Format) || d.Width != v.Width || d.Height != v.Height || d.Frames != v.Frames {
+		t.Fatalf("%s?%s: Variant says %s %dx%d×%d, the bytes are %s %dx%d×%d", file, query,
+			v.Format, v.Width, v.Height, v.Frames, d.Format, d.Width, d.Height, d.Frames)
+	}
+	return v, d
+}
+
+func TestProcess(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	tests := []struct {
+		file, query   string
+		accepts       Accepts
+		format        string
+		width, height int
+		frames        int
+		alpha         bool
+	}{
+		// sizing
+		{"320x240.jpg", "w=160", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"320x240.jpg", "h=60", Accepts{}, "jpeg", 80, 60, 1, false},
+		{"320x240.jpg", "w=1000", Accepts{}, "jpeg", 320, 240, 1, false},
+		{"320x240.jpg", "fit=100,100", Accepts{}, "jpeg", 100, 75, 1, false},
+		{"320x240.jpg", "resize=100,100", Accepts{}, "jpeg", 100, 100, 1, false},
+		{"320x240.jpg", "resize=800,600", Accepts{}, "jpeg", 320, 240, 1, false},
+		{"320x240.jpg", "resize=1000,200", Accepts{}, "jpeg", 320, 64, 1, false},
+		{"320x240.jpg", "resize=100,100&crop_strategy=smart", Accepts{}, "jpeg", 100, 100, 1, false},
+		{"320x240.jpg", "resize=100,100&crop_strategy=entropy", Accepts{}, "jpeg", 100, 100, 1, false},
+		{"320x240.jpg", "resize=100,50&gravity=south", Accepts{}, "jpeg", 100, 50, 1, false},
+		{"320x240.jpg", "lb=400,400", Accepts{}, "jpeg", 400, 400, 1, false},
+		{"320x240.jpg", "lb=100,100", Accepts{}, "jpeg", 100, 100, 1, false},
+		{"320x240.jpg", "crop=10px,20px,100px,50px", Accepts{}, "jpeg", 100, 50, 1, false},
+		{"320x240.jpg", "crop=0,0,50,50", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"320x240.jpg", "crop=0,0,50,50&w=80&h=80", Accepts{}, "jpeg", 80, 80, 1, false},
+		{"320x240.jpg", "crop=25,25,50px,100&w=25", Accepts{}, "jpeg", 25, 90, 1, false},
+		{"320x240.jpg", "w=100&zoom=2", Accepts{}, "jpeg", 200, 150, 1, false},
+		{"320x240.jpg", "w=100&dpr=1.5", Accepts{}, "jpeg", 150, 113, 1, false},
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=400&quality=80", Accepts{}, "jpeg", 400, 267, 1, false},
+		{"2569067123_aca715a2ee_o.jpg", "w=300", Accepts{}, "jpeg", 300, 245, 1, false},
+		{"4.webp", "w=100", Accepts{}, "webp", 100, 75, 1, false},
+		// formats and negotiation
+		{"320x240.jpg", "w=100&fm=webp", Accepts{}, "webp", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&webp=1", Accepts{}, "webp", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&format=avif", Accepts{}, "avif", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&fm=png", Accepts{}, "png", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&fm=gif", Accepts{}, "gif", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&format=auto", Accepts{AVIF: true, WebP: true}, "avif", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&auto=format,compress", Accepts{WebP: true}, "webp", 100, 75, 1, false},
+		{"320x240.jpg", "w=100&format=auto", Accepts{}, "jpeg", 100, 75, 1, false},
+		{"G31D.TIF", "w=200", Accepts{}, "jpeg", 200, 264, 1, false},
+		{"relax.jp2", "w=160", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"pitm.avif", "w=400", Accepts{}, "avif", 400, 78, 1, false},
+		{"check.svg", "w=50", Accepts{}, "png", 50, 50, 1, true},
+		// alpha
+		{"with-alpha.png", "w=128", Accepts{}, "png", 128, 96, 1, true},
+		{"with-alpha.png", "w=128&fm=webp", Accepts{}, "webp", 128, 96, 1, true},
+		{"with-alpha.png", "w=128&fm=avif", Accepts{}, "avif", 128, 96, 1, true},
+		{"with-alpha.png", "w=128&fm=jpeg", Accepts{}, "jpeg", 128, 96, 1, false},
+		{"5_webp_a.webp", "w=100", Accepts{}, "webp", 100, 100, 1, true},
+		{"16-bit-grey-alpha.png", "w=50", Accepts{}, "png", 50, 44, 1, true},
+		{"with-alpha.png", "lb=300,300", Accepts{}, "png", 300, 300, 1, true},
+		// animation
+		// (libvips decodes every GIF with an alpha band)
+		{"animated-loop-3.gif", "w=185", Accepts{}, "gif", 185, 143, 10, true},
+		{"animated-loop-3.gif", "w=185&fm=webp", Accepts{}, "webp", 185, 143, 10, true},
+		{"animated-loop-3.gif", "w=185&format=auto", Accepts{AVIF: true, WebP: true}, "webp", 185, 143, 10, true},
+		{"animated-loop-3.gif", "w=185&fm=png", Accepts{}, "png", 185, 143, 1, true},
+		{"animated-loop-3.webp", "resize=100,100", Accepts{}, "webp", 100, 100, 10, true},
+		{"rotating-squares.webp", "w=40", Accepts{}, "webp", 40, 40, 9, true},
+		{"rotating-squares.gif", "lb=100,80", Accepts{}, "gif", 100, 80, 30, true},
+		// (its 97 frames are identical: libwebp would merge them, GIF keeps them)
+		{"big-height.webp", "w=13&fm=gif", Accepts{}, "gif", 13, 169, 97, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			_, d := process(t, p, tt.file, tt.query, tt.accepts)
+			if d.Format != tt.format || d.Width != tt.width || d.Height != tt.height || d.Frames != tt.frames {
+				t.Errorf("got %s %dx%d×%d, want %s %dx%d×%d", d.Format, d.Width, d.Height, d.Frames,
+					tt.format, tt.width, tt.height, tt.frames)
+			}
+			if d.HasAlpha != tt.alpha {
+				t.Errorf("alpha = %v, want %v", d.HasAlpha, tt.alpha)
+			}
+			if d.Interpretation != vips.InterpretationSRGB && d.Interpretation != vips.InterpretationBW {
+				t.Errorf("colour space %v, want sRGB", d.Interpretation)
+			}
+		})
+	}
+}
+
+// meanDiff is the mean absolute difference per band value of two images of
+// the same size, sampled on a grid.
+func meanDiff(t *testing.T, a, b testutil.Decoded) float64 {
+	t.Helper()
+	if a.Width != b.Width || a.Height != b.Height {
+		t.Fatalf("sizes differ: %dx%d vs %dx%d", a.Width, a.Height, b.Width, b.Height)
+	}
+	var sum float64
+	var n int
+	for y := 2; y < a.Height; y += a.Height / 12 {
+		for x := 2; x < a.Width; x += a.Width / 12 {
+			pa, pb := a.Pixel(t, x, y), b.Pixel(t, x, y)
+			for i := range min(len(pa), len(pb), 3) {
+				sum += math.Abs(pa[i] - pb[i])
+				n++
+			}
+		}
+	}
+	return sum / float64(n)
+}
+
+func TestOrientation(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	_, upright := process(t, p, "Landscape_1.jpg", "w=300", Accepts{})
+	for _, f := range []string{"Landscape_3.jpg", "Landscape_5.jpg", "Landscape_6.jpg", "Landscape_8.jpg"} {
+		t.Run(f, func(t *testing.T) {
+			_, d := process(t, p, f, "w=300", Accepts{})
+			if d.Width != 300 || d.Height != 225 {
+				t.Fatalf("got %dx%d, want 300x225", d.Width, d.Height)
+			}
+			if diff := meanDiff(t, upright, d); diff > 12 {
+				t.Errorf("differs from the upright image by %.1f per band: not rotated upright", diff)
+			}
+		})
+	}
+	// The portraits carry orientations 2 (mirrored) and 6 (rotated) of the
+	// same upright picture.
+	_, p2 := process(t, p, "Portrait_2.jpg", "w=150", Accepts{})
+	_, p6 := process(t, p, "Portrait_6.jpg", "w=150", Accepts{})
+	if p2.Width != 150 || p2.Height != 200 || p6.Width != 150 || p6.Height != 200 {
+		t.Fatalf("portraits: %dx%d and %dx%d, want 150x200", p2.Width, p2.Height, p6.Width, p6.Height)
+	}
+	if diff := meanDiff(t, p2, p6); diff > 12 {
+		t.Errorf("portraits differ by %.1f per band: one is not upright", diff)
+	}
+	// And a crop is taken from the upright image, not the stored one.
+	_, c1 := process(t, p, "Landscape_1.jpg", "crop=0,0,50,50", Accepts{})
+	_, c6 := process(t, p, "Landscape_6.jpg", "crop=0,0,50,50", Accepts{})
+	if diff := meanDiff(t, c1, c6); diff > 12 {
+		t.Errorf("crop of the rotated source differs by %.1f per band", diff)
+	}
+}
+
+func TestColourManagement(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	for _, f := range []string{"Channel_digital_image_CMYK_color.jpg", "p3.png", "prophoto.png", "Flag_of_the_Netherlands-16bit.png", "16-bit-grey-alpha.png"} {
+		t.Run(f, func(t *testing.T) {
+			h, err := Probe(testutil.ReadTestImage(t, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, d := process(t, p, f, "q=90", Accepts{})
+			if d.Interpretation != vips.InterpretationSRGB || d.Image.BandFormat() != vips.BandFormatUchar {
+				t.Errorf("source %s came out as %v/%v, want 8-bit sRGB", h.ColorSpace, d.Interpretation, d.Image.BandFormat())
+			}
+			if d.HasField("icc-profile-data") {
+				t.Errorf("output still carries an ICC profile")
+			}
+		})
+	}
+	// CMYK must be converted, not reinterpreted: the Dutch flag's top
+	// stripe is red, a CMYK image read as RGB would not be.
+	_, flag := process(t, p, "Flag_of_the_Netherlands-16bit.png", "w=90", Accepts{})
+	if px := flag.Pixel(t, 45, 5); px[0] < 150 || px[1] > 80 || px[2] > 80 {
+		t.Errorf("16-bit flag's red stripe came out as %v", px)
+	}
+	_, cmyk := process(t, p, "Channel_digital_image_CMYK_color.jpg", "w=100", Accepts{})
+	if cmyk.Bands != 3 {
+		t.Errorf("CMYK source came out with %d bands, want 3", cmyk.Bands)
+	}
+}
+
+func TestMetadataStripped(t *testing.T) {
+	src := testutil.ReadTestImage(t, "Landscape_6.jpg")
+	if in := testutil.DecodeImage(t, src); !in.HasField("exif-") {
+		t.Fatal("test source has no EXIF; the test proves nothing")
+	}
+	p := NewProcessor(DefaultConfig)
+	for _, fm := range []string{"jpeg", "webp", "png", "avif"} {
+		_, d := process(t, p, "Landscape_6.jpg", "w=100&fm="+fm, Accepts{})
+		for _, field := range []string{"exif-", "xmp-data", "iptc-data", "icc-profile-data"} {
+			if d.HasField(field) {
+				t.Errorf("%s output carries %s", fm, field)
+			}
+		}
+	}
+}
+
+func TestAlphaFlatten(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	tests := []struct {
+		query string
+		want  []float64
+	}{
+		{"fm=jpeg", []float64{255, 255, 255}},
+		{"fm=jpeg&bg=00ff00", []float64{0, 255, 0}},
+		{"fm=jpeg&background=%23f00", []float64{255, 0, 0}},
+	}
+	for _, tt := range tests {
+		_, d := process(t, p, "full-transparent.png", tt.query, Accepts{})
+		px := d.Pixel(t, 150, 150)
+		for i, w := range tt.want {
+			if math.Abs(px[i]-w) > 3 {
+				t.Errorf("%s: transparent pixel became %v, want %v", tt.query, px, tt.want)
+				break
+			}
+		}
+	}
+	// Transparency survives to formats that have it.
+	_, d := process(t, p, "full-transparent.png", "w=100", Accepts{})
+	if px := d.Pixel(t, 50, 50); !d.HasAlpha || px[3] != 0 {
+		t.Errorf("PNG output pixel %v: transparency lost", px)
+	}
+}
+
+func TestLetterboxBackground(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	_, d := process(t, p, "320x240.jpg", "lb=400,400", Accepts{})
+	if px := d.Pixel(t, 200, 5); px[0] > 3 || px[1] > 3 || px[2] > 3 {
+		t.Errorf("default letterbox bar is %v, want black", px)
+	}
+	_, d = process(t, p, "320x240.jpg", "lb=400,400&bg=ffffff", Accepts{})
+	if px := d.Pixel(t, 200, 5); px[0] < 252 || px[1] < 252 || px[2] < 252 {
+		t.Errorf("white letterbox bar is %v", px)
+	}
+}
+
+func TestQualityAndZoom(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	low, _ := process(t, p, "flowers.jpeg", "w=400&q=20", Accepts{})
+	high, _ := process(t, p, "flowers.jpeg", "w=400&q=95", Accepts{})
+	if len(low.Data) >= len(high.Data) {
+		t.Errorf("q=20 gave %d bytes, q=95 %d: quality not applied", len(low.Data), len(high.Data))
+	}
+	for _, tt := range []struct {
+		zoom float64
+		want int
+	}{{0, 82}, {1, 82}, {0.5, 82}, {1.5, 70}, {2, 51}, {5, 16}} {
+		if got := p.quality(JPEG, Options{Zoom: tt.zoom}); got != tt.want {
+			t.Errorf("zoom %g: default quality %d, want %d", tt.zoom, got, tt.want)
+		}
+	}
+	if got := p.quality(JPEG, Options{Zoom: 2, Quality: 90}); got != 90 {
+		t.Errorf("explicit quality with zoom: %d, want 90", got)
+	}
+	if got := p.quality(WebP, Options{DPR: 3}); got != 80 {
+		t.Errorf("dpr changed quality: %d", got)
+	}
+}
+
+func TestAnimationFrameLimit(t *testing.T) {
+	cfg := DefaultConfig
+	cfg.MaxFrames = 4
+	_, d := process(t, NewProcessor(cfg), "rotating-squares.gif", "w=40", Accepts{})
+	if d.Frames != 4 {
+		t.Errorf("frames = %d, want the limit of 4", d.Frames)
+	}
+}
+
+func TestShrinkOnLoad(t *testing.T) {
+	tests := []struct {
+		file, query string
+		loadedWidth int // what the decoder produced before resizing
+	}{
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=400", 642}, // 1/8
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=1000", 1285},
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=3000", 5141},
+		{"4.webp", "w=100", 128},
+		{"4.webp", "w=300", 512},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			src := testutil.ReadTestImage(t, tt.file)
+			h, err := Probe(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := NewPlan(Size{h.Width, h.Height}, mustParse(t, tt.query))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := load(src, h, plan, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			if img.Width() != tt.loadedWidth {
+				t.Errorf("decoded %d wide, want %d", img.Width(), tt.loadedWidth)
+			}
+		})
+	}
+}
+
+func TestBadSources(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	tests := []struct {
+		file   string
+		status int
+	}{
+		{"truncated.jpg", http.StatusUnsupportedMediaType},
+		{"truncated.png", http.StatusUnsupportedMediaType},
+		{"corrupt-header.jpg", http.StatusUnsupportedMediaType},
+		{"giant-image.jpg", http.StatusUnprocessableEntity},
+	}
+	for _, tt := range tests {
+		for _, q := range []string{"w=100", "fm=webp", "crop=0,0,10,10&w=5"} {
+			_, err := p.Process(testutil.ReadTestImage(t, tt.file), mustParse(t, q), Accepts{})
+			var pe *prism.Error
+			if !errors.As(err, &pe) || pe.Status != tt.status {
+				t.Errorf("%s?%s: err = %v, want status %d", tt.file, q, err, tt.status)
+			}
+		}
+	}
+	for _, src := range [][]byte{nil, []byte("hello"), []byte("%PDF-1.4\n")} {
+		if _, err := p.Process(src, Options{Width: 10, Mode: ModeFit}, Accepts{}); prism.StatusOf(err) != http.StatusUnsupportedMediaType {
+			t.Errorf("%q: err = %v, want 415", src, err)
+		}
+	}
+	// Frames count towards the pixel limit.
+	cfg := DefaultConfig
+	cfg.MaxSourcePixels = 370 * 285 * 5
+	if _, err := NewProcessor(cfg).Process(testutil.ReadTestImage(t, "animated-loop-3.gif"), mustParse(t, "w=10"), Accepts{}); prism.StatusOf(err) != http.StatusUnprocessableEntity {
+		t.Errorf("10-frame GIF over a 5-frame pixel budget: err = %v, want 422", err)
+	}
+}

@@ -1,0 +1,103 @@
+package imaging
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/davidbyttow/govips/v2/vips"
+
+	"github.com/prism-image/prism"
+)
+
+// Header is what an image's header says, read without decoding pixels.
+type Header struct {
+	Format        Format
+	Width, Height int // upright (EXIF orientation applied), one frame
+	Frames        int
+	Orientation   int // EXIF orientation, 1 when absent
+	HasAlpha      bool
+	ColorSpace    string // libvips interpretation: srgb, cmyk, b-w, rgb16…
+}
+
+// sourceFormats maps the loaders Prism accepts; everything else libvips or
+// ImageMagick could open (PDF, PSD…) is refused as not an image.
+var sourceFormats = map[vips.ImageType]Format{
+	vips.ImageTypeJPEG: JPEG,
+	vips.ImageTypePNG:  PNG,
+	vips.ImageTypeWEBP: WebP,
+	vips.ImageTypeAVIF: AVIF,
+	vips.ImageTypeGIF:  GIF,
+	vips.ImageTypeTIFF: TIFF,
+	vips.ImageTypeJP2K: JP2K,
+	vips.ImageTypeHEIF: HEIC,
+	vips.ImageTypeBMP:  BMP,
+	vips.ImageTypeSVG:  SVG,
+}
+
+// Sniff returns the format of src from its leading bytes, or "" when Prism
+// does not accept it.
+func Sniff(src []byte) Format {
+	// A bare JPEG 2000 codestream has no JP2 box for govips to see.
+	if bytes.HasPrefix(src, []byte{0xff, 0x4f, 0xff, 0x51}) {
+		return JP2K
+	}
+	return sourceFormats[vips.DetermineImageType(src)]
+}
+
+// Probe reads src's header. A source that is not an image, or whose header
+// is broken, is a 415 *prism.Error.
+func Probe(src []byte) (Header, error) {
+	f := Sniff(src)
+	if f == "" {
+		return Header{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source is not an image in a supported format")
+	}
+	params := vips.NewImportParams()
+	params.Access.Set(vips.AccessSequential) // lazy: header only
+	img, err := vips.LoadImageFromReader(bytes.NewReader(src), params)
+	if err != nil {
+		return Header{}, undecodable(err)
+	}
+	defer img.Close()
+
+	h := Header{
+		Format:      f,
+		Width:       img.Width(),
+		Height:      img.Height(),
+		Frames:      max(1, img.Pages()),
+		Orientation: img.Orientation(),
+		HasAlpha:    img.HasAlpha(),
+		ColorSpace:  interpretationName(img.Interpretation()),
+	}
+	if h.Orientation < 1 || h.Orientation > 8 {
+		h.Orientation = 1
+	}
+	if h.Orientation >= 5 {
+		h.Width, h.Height = h.Height, h.Width
+	}
+	if h.Width < 1 || h.Height < 1 {
+		return Header{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source has no pixels")
+	}
+	return h, nil
+}
+
+func interpretationName(i vips.Interpretation) string {
+	switch i {
+	case vips.InterpretationSRGB:
+		return "srgb"
+	case vips.InterpretationCMYK:
+		return "cmyk"
+	case vips.InterpretationBW:
+		return "b-w"
+	case vips.InterpretationGrey16:
+		return "grey16"
+	case vips.InterpretationRGB16:
+		return "rgb16"
+	case vips.InterpretationRGB:
+		return "rgb"
+	case vips.InterpretationScRGB:
+		return "scrgb"
+	case vips.InterpretationLAB:
+		return "lab"
+	}
+	return "other"
+}

@@ -1,0 +1,38 @@
+package imaging
+
+import (
+	"fmt"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// Startup starts libvips once per process. concurrency is the number of
+// threads one pipeline may use (0: libvips' default). The operation cache is
+// off: Prism never repeats an operation on the same image, and the cache
+// would only pin memory.
+func Startup(concurrency int) error {
+	vips.LoggingSettings(nil, vips.LogLevelError)
+	return vips.Startup(&vips.Config{
+		ConcurrencyLevel: concurrency,
+		MaxCacheFiles:    0,
+		MaxCacheMem:      0,
+		MaxCacheSize:     0,
+	})
+}
+
+// Shutdown stops libvips. No pipeline may run after it.
+func Shutdown() { vips.Shutdown() }
+
+// Health encodes a tiny image, proving libvips can still do work.
+func Health() error {
+	img, err := vips.Black(2, 2)
+	if err != nil {
+		return fmt.Errorf("libvips: %w", err)
+	}
+	defer img.Close()
+	data, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 50, StripMetadata: true})
+	if err != nil || len(data) == 0 {
+		return fmt.Errorf("libvips cannot encode: %v", err)
+	}
+	return nil
+}

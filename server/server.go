@@ -1,0 +1,66 @@
+// Package server is Prism's HTTP face: the URL API (GET and HEAD of
+// /{key}?params), the health check, caching headers, JSON errors and request
+// logs. It wires storage to the imaging pipeline and is the one http.Handler
+// that both the long-running server and the Lambda entry point serve.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/storage"
+)
+
+// Config is what the handler needs to know beyond its collaborators.
+type Config struct {
+	MaxSourceBytes int64
+	BrowserTTL     time.Duration // Cache-Control max-age of images
+	CDNTTL         time.Duration // Cache-Control s-maxage of images
+	StorageTimeout time.Duration
+}
+
+// Server answers the URL API.
+type Server struct {
+	cfg          Config
+	store        storage.Storage
+	proc         *imaging.Processor
+	log          *slog.Logger
+	echo         *echo.Echo
+	cacheControl string
+}
+
+// New returns a Server reading originals from store and transforming them
+// with proc.
+func New(cfg Config, store storage.Storage, proc *imaging.Processor, log *slog.Logger) *Server {
+	s := &Server{
+		cfg: cfg, store: store, proc: proc, log: log,
+		cacheControl: fmt.Sprintf("public, max-age=%d, s-maxage=%d", int(cfg.BrowserTTL.Seconds()), int(cfg.CDNTTL.Seconds())),
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.writeError
+	e.Use(s.logRequests, s.recoverPanics)
+	e.GET("/healthz", s.health)
+	e.HEAD("/healthz", s.health)
+	e.GET("/*", s.image)
+	e.HEAD("/*", s.image)
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) health(c echo.Context) error {
+	if err := imaging.Health(); err != nil {
+		s.log.Error("health check failed", "err", err)
+		return c.JSONBlob(http.StatusServiceUnavailable, []byte(`{"status":"unhealthy"}`))
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSONBlob(http.StatusOK, []byte(`{"status":"ok"}`))
+}

@@ -1,0 +1,53 @@
+package storage
+
+import (
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/prism-image/prism"
+)
+
+// MaxKeyLen is the longest key accepted, in bytes. It is S3's own limit.
+const MaxKeyLen = 1024
+
+// ValidateKey reports whether key is acceptable to every backend: a relative,
+// slash-separated path of non-empty segments with no "." or ".." among them.
+// Keys are checked before any backend sees them, so that the file backend
+// never has to reason about escaping its root and the S3 backend never holds
+// objects the file backend could not. The error is a 400 *prism.Error.
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return invalidKey("empty key")
+	case len(key) > MaxKeyLen:
+		return invalidKey("key longer than %d bytes", MaxKeyLen)
+	case !utf8.ValidString(key):
+		return invalidKey("key is not valid UTF-8")
+	case strings.HasPrefix(key, "/"):
+		return invalidKey("key must not start with /")
+	case strings.HasSuffix(key, "/"):
+		return invalidKey("key must not end with /")
+	case strings.Contains(key, `\`):
+		// A separator on Windows, and never needed in a key.
+		return invalidKey(`key must not contain \`)
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c < 0x20 || c == 0x7f {
+			return invalidKey("key contains control character 0x%02x", c)
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch seg {
+		case "":
+			return invalidKey("key contains an empty path segment")
+		case ".", "..":
+			return invalidKey("key contains a %q path segment", seg)
+		}
+	}
+	return nil
+}
+
+func invalidKey(format string, args ...any) error {
+	return prism.Errorf(http.StatusBadRequest, prism.CodeInvalidKey, format, args...)
+}

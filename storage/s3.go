@@ -1,0 +1,232 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/prism-image/prism"
+)
+
+// S3Options configures an S3 storage.
+type S3Options struct {
+	Bucket string
+	// Prefix is prepended, with a "/", to every key; leading and trailing
+	// slashes are ignored.
+	Prefix string
+	// PathStyle addresses the bucket in the path (http://host/bucket/key)
+	// rather than the host name, as MinIO and most S3 clones need.
+	PathStyle bool
+}
+
+// S3 is a Storage backed by an S3 bucket.
+type S3 struct {
+	client *s3.Client
+	bucket string
+	prefix string // "" or ends in "/"
+}
+
+// NewS3 returns an S3 storage configured through the standard AWS SDK chain:
+// AWS_REGION, credentials from the environment, shared files or instance
+// roles, and AWS_ENDPOINT_URL_S3 for S3-compatible services. The region
+// defaults to us-east-1, which is what S3 clones expect when told nothing.
+func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("storage: loading AWS configuration: %w", err)
+	}
+	return newS3(cfg, opts)
+}
+
+func newS3(cfg aws.Config, opts S3Options) (*S3, error) {
+	if opts.Bucket == "" {
+		return nil, errors.New("storage: S3 bucket name is empty")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		o.UsePathStyle = opts.PathStyle
+		// Ranged GETs, and objects stored without a checksum, carry none
+		// to validate; the SDK would otherwise log that on every read.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	prefix := strings.Trim(opts.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	return &S3{client: client, bucket: opts.Bucket, prefix: prefix}, nil
+}
+
+// Open implements Storage. The object's body is the response to a single
+// GetObject; a Read after a Seek elsewhere issues one ranged GetObject.
+// Those later requests use ctx too, so the Object must not outlive it.
+func (s *S3) Open(ctx context.Context, key string) (Object, error) {
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	})
+	if err != nil {
+		return nil, s3Error(err, key)
+	}
+	info := Info{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         aws.ToString(out.ETag),
+		LastModified: aws.ToTime(out.LastModified),
+		ContentType:  aws.ToString(out.ContentType),
+	}
+	return &s3Object{ctx: ctx, s: s, key: key, info: info, body: out.Body}, nil
+}
+
+// Stat implements Storage.
+func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	})
+	if err != nil {
+		return Info{}, s3Error(err, key)
+	}
+	return Info{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         aws.ToString(out.ETag),
+		LastModified: aws.ToTime(out.LastModified),
+		ContentType:  aws.ToString(out.ContentType),
+	}, nil
+}
+
+// s3Error maps an SDK error to a *prism.Error, keeping it as the cause.
+func s3Error(err error, key string) error {
+	var (
+		noSuchKey    *types.NoSuchKey
+		notFound     *types.NotFound
+		noSuchBucket *types.NoSuchBucket
+		api          smithy.APIError
+		// The SDK wraps smithyhttp.ResponseError in its own types, which
+		// embed it; the method set is what they share.
+		resp    interface{ HTTPStatusCode() int }
+		timeout interface{ Timeout() bool }
+	)
+	switch {
+	case errors.As(err, &noSuchBucket),
+		errors.As(err, &api) && api.ErrorCode() == "NoSuchBucket":
+		// Also a 404 from S3, but a misconfiguration: answering 404 would
+		// have CDNs cache every image as missing.
+		return prism.Wrap(err, http.StatusBadGateway, prism.CodeStorage, "storage error")
+	case errors.As(err, &noSuchKey),
+		errors.As(err, &notFound),
+		errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound:
+		return prism.Wrap(err, http.StatusNotFound, prism.CodeNotFound, "not found: "+key)
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &timeout) && timeout.Timeout():
+		return prism.Wrap(err, http.StatusGatewayTimeout, prism.CodeStorageTimeout, "storage timed out")
+	default:
+		return prism.Wrap(err, http.StatusBadGateway, prism.CodeStorage, "storage error")
+	}
+}
+
+// s3Object reads an S3 object. Seek only moves pos; the body in hand is kept
+// while reads continue where it stands, and replaced by a ranged GetObject
+// when they do not. http.ServeContent, which seeks to the end for the size
+// and then to the start of the range, thus costs one request per range.
+type s3Object struct {
+	ctx  context.Context
+	s    *S3
+	key  string
+	info Info
+
+	body    io.ReadCloser // nil once closed or exhausted
+	bodyPos int64         // offset of the next byte body yields
+	pos     int64         // offset of the next byte Read returns
+}
+
+func (o *s3Object) Info() Info { return o.info }
+
+func (o *s3Object) Read(p []byte) (int, error) {
+	if o.pos >= o.info.Size {
+		return 0, io.EOF
+	}
+	if o.body == nil || o.bodyPos != o.pos {
+		if err := o.reopen(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := o.body.Read(p)
+	o.pos += int64(n)
+	o.bodyPos += int64(n)
+	if err != nil && err != io.EOF {
+		err = s3Error(err, o.key)
+	}
+	return n, err
+}
+
+// reopen replaces the body with one starting at pos. If-Match pins the
+// request to the version Open saw: if the object has been replaced since,
+// S3 answers 412 instead of splicing two versions into one stream.
+func (o *s3Object) reopen() error {
+	o.closeBody()
+	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{
+		Bucket:  &o.s.bucket,
+		Key:     aws.String(o.s.prefix + o.key),
+		Range:   aws.String(fmt.Sprintf("bytes=%d-", o.pos)),
+		IfMatch: nilIfEmpty(o.info.ETag),
+	})
+	if err != nil {
+		return s3Error(err, o.key)
+	}
+	o.body = out.Body
+	o.bodyPos = o.pos
+	return nil
+}
+
+func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += o.pos
+	case io.SeekEnd:
+		offset += o.info.Size
+	default:
+		return 0, errors.New("storage: Seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("storage: Seek: negative position")
+	}
+	o.pos = offset
+	return offset, nil
+}
+
+func (o *s3Object) Close() error {
+	o.closeBody()
+	return nil
+}
+
+func (o *s3Object) closeBody() {
+	if o.body != nil {
+		o.body.Close()
+		o.body = nil
+	}
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
