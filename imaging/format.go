@@ -57,10 +57,12 @@ func (f Format) supportsAlpha() bool { return f != JPEG }
 // header); FormatAuto picks AVIF, then WebP, then the source's own.
 type Accepts struct{ AVIF, WebP bool }
 
-// Token is a short name of a, for cache identities: which auto outcome a
-// client falls into.
+// Token names a for cache identities: clients with the same Token get the
+// same format=auto outcome for every source.
 func (a Accepts) Token() string {
 	switch {
+	case a.AVIF && a.WebP:
+		return "avif+webp"
 	case a.AVIF:
 		return "avif"
 	case a.WebP:

@@ -175,33 +175,39 @@ func (o Options) Canonical() string {
 	return b.String()
 }
 
+// sizingModes are the sizing parameters in order of precedence.
+var sizingModes = []struct {
+	name string
+	mode Mode
+}{{"resize", ModeCover}, {"fit", ModeFit}, {"lb", ModeLetterbox}}
+
 // ParseOptions reads the Tachyon/Photon parameters, and their imgix-style
 // aliases, from a URL query. Unknown parameters are ignored; an invalid value
-// of a known one is a 400 *prism.Error naming it. Where a parameter is
-// repeated, the first value counts.
+// of a known one is a 400 *prism.Error naming it, even where another
+// parameter overrides it. Where a parameter is repeated, the first value
+// counts.
 func ParseOptions(q url.Values) (Options, error) {
 	var o Options
 	p := parser{q: q}
 
 	// Sizing: the first of resize, fit, lb, w/h that is present wins.
-	switch {
-	case p.has("resize"):
-		o.Mode, o.sizing = ModeCover, "resize"
-		o.Width, o.Height = p.pair("resize")
-	case p.has("fit"):
-		o.Mode, o.sizing = ModeFit, "fit"
-		o.Width, o.Height = p.pair("fit")
-	case p.has("lb"):
-		o.Mode, o.sizing = ModeLetterbox, "lb"
-		o.Width, o.Height = p.pair("lb")
-	case p.has("w") || p.has("h"):
-		o.Mode, o.sizing = ModeFit, "w"
-		if p.has("w") {
-			o.Width = p.dimension("w")
+	for _, s := range sizingModes {
+		if !p.has(s.name) {
+			continue
 		}
-		if p.has("h") {
-			o.Height = p.dimension("h")
+		if w, h := p.pair(s.name); o.sizing == "" {
+			o.Mode, o.sizing, o.Width, o.Height = s.mode, s.name, w, h
 		}
+	}
+	var w, h int
+	if p.has("w") {
+		w = p.dimension("w")
+	}
+	if p.has("h") {
+		h = p.dimension("h")
+	}
+	if o.sizing == "" && (p.has("w") || p.has("h")) {
+		o.Mode, o.sizing, o.Width, o.Height = ModeFit, "w", w, h
 	}
 	if p.has("crop") {
 		o.Crop = p.region("crop")
@@ -211,7 +217,7 @@ func ParseOptions(q url.Values) (Options, error) {
 		}
 	}
 	if p.has("crop_strategy") {
-		switch v := p.get("crop_strategy"); v {
+		switch v := strings.ToLower(p.get("crop_strategy")); v {
 		case "smart", "attention":
 			o.Strategy = StrategyAttention
 		case "entropy":
@@ -238,15 +244,14 @@ func ParseOptions(q url.Values) (Options, error) {
 	if p.has("dpr") {
 		o.DPR = p.number("dpr", 1, 5)
 	}
-	if name := p.first("quality", "q"); name != "" {
-		o.Quality = p.integer(name, 1, 100)
+	for _, name := range []string{"q", "quality"} { // the last set wins: quality
+		if p.has(name) {
+			o.Quality = p.integer(name, 1, 100)
+		}
 	}
-	if name := p.first("format", "fm"); name != "" {
-		o.Format = p.format(name)
-	} else if p.has("auto") && p.autoFormat() {
-		o.Format = FormatAuto
-	} else if p.has("webp") {
-		switch p.get("webp") {
+	// Format: an explicit format wins over auto=format, which wins over webp.
+	if p.has("webp") {
+		switch strings.ToLower(p.get("webp")) {
 		case "1", "true":
 			o.Format = WebP
 		case "0", "false":
@@ -254,8 +259,18 @@ func ParseOptions(q url.Values) (Options, error) {
 			p.fail("webp", "must be 1, true, 0 or false")
 		}
 	}
-	if name := p.first("background", "bg"); name != "" {
-		o.Background = p.color(name)
+	if p.has("auto") && p.autoFormat() {
+		o.Format = FormatAuto
+	}
+	for _, name := range []string{"fm", "format"} {
+		if p.has(name) {
+			o.Format = p.format(name)
+		}
+	}
+	for _, name := range []string{"bg", "background"} {
+		if p.has(name) {
+			o.Background = p.color(name)
+		}
 	}
 	if p.err != nil {
 		return Options{}, p.err
@@ -272,16 +287,6 @@ type parser struct {
 func (p *parser) has(name string) bool { _, ok := p.q[name]; return ok }
 
 func (p *parser) get(name string) string { return strings.TrimSpace(p.q.Get(name)) }
-
-// first returns the first of names that is present, or "".
-func (p *parser) first(names ...string) string {
-	for _, n := range names {
-		if p.has(n) {
-			return n
-		}
-	}
-	return ""
-}
 
 func (p *parser) fail(name, format string, args ...any) {
 	if p.err == nil {

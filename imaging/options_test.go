@@ -197,6 +197,14 @@ func TestParseOptionsInvalid(t *testing.T) {
 		query string
 		param string // the parameter the error must name, as spelled in the URL
 	}{
+		// an overridden parameter is still checked
+		{"resize=100,100&w=abc", "w"},
+		{"resize=100,100&fit=0,0", "fit"},
+		{"fit=100,100&lb=1", "lb"},
+		{"quality=50&q=abc", "q"},
+		{"format=png&fm=bmp", "fm"},
+		{"fm=png&webp=2", "webp"},
+		{"background=fff&bg=nope", "bg"},
 		// w and h
 		{"w=", "w"},
 		{"w=0", "w"},

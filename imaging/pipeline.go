@@ -5,9 +5,10 @@
 package imaging
 
 import (
-	"bytes"
+	"errors"
 	"math"
 	"net/http"
+	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -124,7 +125,7 @@ func load(src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
 	if h.Orientation <= 2 && plan.Strategy == "" && frames == 1 {
 		params.Access.Set(vips.AccessSequential)
 	}
-	img, err := vips.LoadImageFromReader(bytes.NewReader(src), params)
+	img, err := decode(src, h.Format, params)
 	if err != nil {
 		return nil, err
 	}
@@ -296,5 +297,7 @@ func undecodable(err error) error {
 	if _, ok := err.(*prism.Error); ok {
 		return err
 	}
-	return prism.Wrap(err, http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source image could not be decoded")
+	// govips appends a Go stack trace to libvips' message: keep the message.
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return prism.Wrap(errors.New(msg), http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source image could not be decoded")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -92,6 +93,10 @@ func TestProcess(t *testing.T) {
 		{"320x240.jpg", "w=100&format=auto", Accepts{}, "jpeg", 100, 75, 1, false},
 		{"G31D.TIF", "w=200", Accepts{}, "jpeg", 200, 264, 1, false},
 		{"relax.jp2", "w=160", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"320x240.heic", "w=160", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"320x240.bmp", "w=160", Accepts{}, "jpeg", 160, 120, 1, false},
+		{"with-alpha.bmp", "w=128", Accepts{}, "png", 128, 96, 1, true},
+		{"320x240.heic", "w=160&fm=webp", Accepts{}, "webp", 160, 120, 1, false},
 		{"pitm.avif", "w=400", Accepts{}, "avif", 400, 78, 1, false},
 		{"check.svg", "w=50", Accepts{}, "png", 50, 50, 1, true},
 		// alpha
@@ -166,6 +171,23 @@ func TestOrientation(t *testing.T) {
 			}
 		})
 	}
+	// The corpus lacks orientations 2, 4 and 7 on landscapes: make all eight
+	// from the upright picture, storing it as a camera would have.
+	for o := 1; o <= 8; o++ {
+		t.Run("made-"+strconv.Itoa(o), func(t *testing.T) {
+			src := storeWithOrientation(t, testutil.ReadTestImage(t, "Landscape_1.jpg"), o)
+			if h, err := Probe(src); err != nil || h.Orientation != o || h.Width != 600 || h.Height != 450 {
+				t.Fatalf("made source reads as %+v, %v", h, err)
+			}
+			v, err := p.Process(src, mustParse(t, "w=300"), Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := meanDiff(t, upright, testutil.DecodeImage(t, v.Data)); diff > 12 {
+				t.Errorf("orientation %d: differs from the upright image by %.1f per band", o, diff)
+			}
+		})
+	}
 	// The portraits carry orientations 2 (mirrored) and 6 (rotated) of the
 	// same upright picture.
 	_, p2 := process(t, p, "Portrait_2.jpg", "w=150", Accepts{})
@@ -182,6 +204,39 @@ func TestOrientation(t *testing.T) {
 	if diff := meanDiff(t, c1, c6); diff > 12 {
 		t.Errorf("crop of the rotated source differs by %.1f per band", diff)
 	}
+}
+
+// storeWithOrientation returns upright as a JPEG whose pixels are stored so
+// that EXIF orientation o displays them upright (EXIF 2.3, tag 0x0112).
+func storeWithOrientation(t *testing.T, upright []byte, o int) []byte {
+	t.Helper()
+	img, err := vips.NewImageFromBuffer(upright)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	steps := map[int][]func() error{
+		2: {func() error { return img.Flip(vips.DirectionHorizontal) }},
+		3: {func() error { return img.Rotate(vips.Angle180) }},
+		4: {func() error { return img.Flip(vips.DirectionVertical) }},
+		5: {func() error { return img.Rotate(vips.Angle90) }, func() error { return img.Flip(vips.DirectionHorizontal) }},  // transpose
+		6: {func() error { return img.Rotate(vips.Angle270) }},                                                             // shown after 90° clockwise
+		7: {func() error { return img.Rotate(vips.Angle270) }, func() error { return img.Flip(vips.DirectionHorizontal) }}, // transverse
+		8: {func() error { return img.Rotate(vips.Angle90) }},                                                              // shown after 90° anticlockwise
+	}
+	for _, step := range steps[o] {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := img.SetOrientation(o); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 95})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestColourManagement(t *testing.T) {

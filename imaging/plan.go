@@ -43,7 +43,13 @@ func NewPlan(src Size, o Options) (Plan, error) {
 		p.Crop = c
 	}
 	region := Size{p.Crop.W, p.Crop.H}
-	box := Size{scaleDim(o.Width, o.scale()), scaleDim(o.Height, o.scale())}
+	// zoom and dpr scale the box as a whole, so capping it at MaxDimension
+	// keeps its aspect ratio.
+	s := o.scale()
+	if longest := float64(max(o.Width, o.Height)); longest*s > MaxDimension {
+		s = MaxDimension / longest
+	}
+	box := Size{scaleDim(o.Width, s), scaleDim(o.Height, s)}
 
 	p.Resized = region
 	switch o.Mode {

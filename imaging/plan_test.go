@@ -305,3 +305,27 @@ func TestNewPlanCropOutside(t *testing.T) {
 		})
 	}
 }
+
+// TestNewPlanCapKeepsAspect: when zoom and dpr push a resize or lb box past
+// MaxDimension, the box shrinks as a whole, keeping the W:H the URL asked for.
+func TestNewPlanCapKeepsAspect(t *testing.T) {
+	tests := []struct {
+		src   Size
+		query string
+		want  Plan
+	}{
+		{Size{1000, 1000}, "resize=6000,3000&dpr=2",
+			Plan{Crop: Rect{0, 0, 1000, 1000}, Resized: Size{1000, 1000}, Trim: Rect{0, 250, 1000, 500}, Canvas: Size{1000, 500}}},
+		{Size{10000, 10000}, "lb=8000,4000&dpr=2",
+			Plan{Crop: Rect{0, 0, 10000, 10000}, Resized: Size{4096, 4096}, Trim: Rect{0, 0, 4096, 4096}, Canvas: Size{8192, 4096}, Offset: Size{2048, 0}}},
+	}
+	for _, tt := range tests {
+		got, err := NewPlan(tt.src, optionsOf(t, tt.query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("NewPlan(%v, %q)\n got %+v\nwant %+v", tt.src, tt.query, got, tt.want)
+		}
+	}
+}

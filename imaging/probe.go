@@ -53,7 +53,7 @@ func Probe(src []byte) (Header, error) {
 	}
 	params := vips.NewImportParams()
 	params.Access.Set(vips.AccessSequential) // lazy: header only
-	img, err := vips.LoadImageFromReader(bytes.NewReader(src), params)
+	img, err := decode(src, f, params)
 	if err != nil {
 		return Header{}, undecodable(err)
 	}
@@ -78,6 +78,15 @@ func Probe(src []byte) (Header, error) {
 		return Header{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source has no pixels")
 	}
 	return h, nil
+}
+
+// decode opens src with libvips, lazily where the loader allows. BMP goes
+// through ImageMagick, which libvips 8.14 can only feed from a buffer.
+func decode(src []byte, f Format, params *vips.ImportParams) (*vips.ImageRef, error) {
+	if f == BMP {
+		return vips.LoadImageFromBuffer(src, params)
+	}
+	return vips.LoadImageFromReader(bytes.NewReader(src), params)
 }
 
 func interpretationName(i vips.Interpretation) string {

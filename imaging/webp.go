@@ -8,7 +8,8 @@ import "encoding/binary"
 // Input that does not parse as the extended WebP format is returned as is.
 func stripWebPMetadata(data []byte) []byte {
 	const header = 12 // "RIFF", size, "WEBP"
-	if len(data) < header+8 || string(data[0:4]) != "RIFF" || string(data[8:12]) != "WEBP" || string(data[12:16]) != "VP8X" {
+	if len(data) < header+8+10 || string(data[0:4]) != "RIFF" || string(data[8:12]) != "WEBP" ||
+		string(data[12:16]) != "VP8X" || binary.LittleEndian.Uint32(data[16:20]) < 10 {
 		return data
 	}
 	out := make([]byte, header, len(data))
