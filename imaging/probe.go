@@ -63,10 +63,15 @@ func Probe(src []byte) (Header, error) {
 		Format:      f,
 		Width:       img.Width(),
 		Height:      img.Height(),
-		Frames:      max(1, img.Pages()),
+		Frames:      1,
 		Orientation: img.Orientation(),
 		HasAlpha:    img.HasAlpha(),
 		ColorSpace:  interpretationName(img.Interpretation()),
+	}
+	// Only GIF and WebP pages are animation frames; a HEIF's or TIFF's
+	// other pages are other pictures (thumbnails, depth maps, scans).
+	if f.animates() {
+		h.Frames = max(1, img.Pages())
 	}
 	if h.Orientation < 1 || h.Orientation > 8 {
 		h.Orientation = 1

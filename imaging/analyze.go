@@ -1,0 +1,110 @@
+package imaging
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+
+	"github.com/buckket/go-blurhash"
+)
+
+// Analysis is what Prism learns of an original's pixels when it first sees
+// it: its header, plus the placeholders sites show while it loads.
+type Analysis struct {
+	Header
+	DominantColor string // #rrggbb of the most common colour; "" when fully transparent
+	BlurHash      string
+}
+
+// placeholderSize bounds the thumbnail the placeholders come from.
+const placeholderSize = 64
+
+// Analyze decodes every pixel of src (every frame of an animation, at
+// reduced scale where the format allows), so a corrupt or truncated file is
+// refused here with a 415, a source over the limits with a 422.
+func (p *Processor) Analyze(src []byte) (Analysis, error) {
+	h, err := Probe(src)
+	if err != nil {
+		return Analysis{}, err
+	}
+	if err := p.checkLimits(h); err != nil {
+		return Analysis{}, err
+	}
+	o := Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}
+	plan, err := NewPlan(Size{h.Width, h.Height}, o)
+	if err != nil {
+		return Analysis{}, err
+	}
+	img, err := load(src, h, plan, h.Frames)
+	if err != nil {
+		return Analysis{}, undecodable(err)
+	}
+	defer img.Close()
+	if err := render(img, h, plan, h.Frames, PNG, o); err != nil {
+		return Analysis{}, undecodable(err)
+	}
+	pixels, err := img.ToBytes() // every frame, so every frame is decoded
+	if err != nil {
+		return Analysis{}, undecodable(err)
+	}
+	first := toNRGBA(pixels, img.Width(), img.Height()/h.Frames, img.Bands())
+	a := Analysis{Header: h, DominantColor: dominantColor(first)}
+	if a.BlurHash, err = blurhash.Encode(4, 3, onWhite{first}); err != nil {
+		return Analysis{}, fmt.Errorf("blurhash: %w", err)
+	}
+	return a, nil
+}
+
+// toNRGBA wraps the first w×h pixels of an 8-bit sRGB buffer of 3 or 4
+// bands (the pipeline's output) as an image.
+func toNRGBA(pix []byte, w, h, bands int) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range w * h {
+		s := pix[i*bands:]
+		d := img.Pix[i*4:]
+		d[0], d[1], d[2], d[3] = s[0], s[1], s[2], 255
+		if bands == 4 {
+			d[3] = s[3]
+		}
+	}
+	return img
+}
+
+// dominantColor is the mean colour of the most populated cell when the
+// colour cube is cut into 16×16×16 cells, ignoring mostly transparent pixels.
+func dominantColor(img *image.NRGBA) string {
+	var count [4096]int
+	var sum [4096][3]int
+	for i := 0; i < len(img.Pix); i += 4 {
+		p := img.Pix[i : i+4]
+		if p[3] < 128 {
+			continue
+		}
+		cell := int(p[0]>>4)<<8 | int(p[1]>>4)<<4 | int(p[2]>>4)
+		count[cell]++
+		sum[cell][0] += int(p[0])
+		sum[cell][1] += int(p[1])
+		sum[cell][2] += int(p[2])
+	}
+	best := -1
+	for cell, n := range count {
+		if n > 0 && (best < 0 || n > count[best]) {
+			best = cell
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	n := count[best]
+	return fmt.Sprintf("#%02x%02x%02x", sum[best][0]/n, sum[best][1]/n, sum[best][2]/n)
+}
+
+// onWhite shows an image composited over white: BlurHash has no alpha.
+type onWhite struct{ *image.NRGBA }
+
+func (o onWhite) At(x, y int) color.Color {
+	c := o.NRGBAAt(x, y)
+	a := int(c.A)
+	blend := func(v uint8) uint8 { return uint8((int(v)*a + 255*(255-a)) / 255) }
+	return color.NRGBA{blend(c.R), blend(c.G), blend(c.B), 255}
+}
