@@ -6,12 +6,14 @@ GOBIN         := $(shell $(GO) env GOPATH)/bin
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 ADDR          ?= :8080
 PORT          := $(lastword $(subst :, ,$(ADDR)))
+DEV_KEY_FILE  := .dev-api-key
 
 export MALLOC_ARENA_MAX = 2
 
 .PHONY: run build deps test-deps minio seed test vet clean
 
 run: build seed
+	@test -s $(DEV_KEY_FILE) || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > $(DEV_KEY_FILE)
 	@echo
 	@echo "Prism is starting on http://localhost:$(PORT), serving ./data. Try:"
 	@echo "  curl -o cat.jpg 'http://localhost:$(PORT)/samples/flowers.jpeg?w=400&quality=80'"
@@ -20,7 +22,10 @@ run: build seed
 	@echo "  curl -o anim.webp 'http://localhost:$(PORT)/samples/animated.gif?w=200&fm=webp'"
 	@echo "  curl -I 'http://localhost:$(PORT)/samples/portrait.jpg?h=300'"
 	@echo
-	PRISM_ADDR=$(ADDR) ./bin/server
+	@echo "Upload with the development API key (kept in $(DEV_KEY_FILE)):"
+	@echo "  curl -H \"Authorization: Bearer $$(cat $(DEV_KEY_FILE))\" -F file=@testdata/images/concert.jpg http://localhost:$(PORT)/v1/images"
+	@echo
+	PRISM_ADDR=$(ADDR) PRISM_API_KEYS="$${PRISM_API_KEYS:-$$(cat $(DEV_KEY_FILE))}" ./bin/server
 
 build: deps
 	$(GO) build -o bin/server ./cmd/server
@@ -33,7 +38,8 @@ minio:
 	@test -x $(GOBIN)/minio || { echo "Building MinIO $(MINIO_VERSION) (takes a few minutes, once)..."; \
 		GOFLAGS=-buildvcs=false $(GO) install github.com/minio/minio@$(MINIO_VERSION); }
 
-test-deps: deps minio
+test-deps: minio
+	@scripts/install-deps.sh test
 
 # A few sample images for `make run`, copied once; your own files go beside them.
 seed:

@@ -23,6 +23,15 @@ const (
 	CodeStorageTimeout   = "storage_timeout"
 	CodeInternal         = "internal_error"
 	CodeUnavailable      = "unavailable"
+
+	// Written objects (the upload API).
+	CodePreconditionFailed = "precondition_failed"
+	CodeNotImplemented     = "not_implemented"
+	CodeUnsupportedMedia   = "unsupported_media_type"
+	CodePayloadTooLarge    = "payload_too_large"
+	CodeUnauthorized       = "unauthorized"
+	CodeForbidden          = "forbidden"
+	CodeInvalidBody        = "invalid_body"
 )
 
 // Error is an error with the HTTP status it should be answered with.

@@ -33,6 +33,27 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	VipsConcurrency int
 	LogLevel        slog.Level
+
+	APIKeys         string // comma list
+	MaxUploadBytes  int64
+	PublicURL       string
+	PresignExpiry   time.Duration
+	RedisURL        string
+	RedisTimeout    time.Duration
+	MetadataTTL     time.Duration
+	MissingTTL      time.Duration
+	MetadataEntries int
+}
+
+// Keys returns the API keys, without blanks.
+func (c Config) Keys() []string {
+	var keys []string
+	for _, k := range strings.Split(c.APIKeys, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // EnvPrefix starts every environment variable Prism reads.
@@ -54,6 +75,15 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests get to finish after SIGTERM")
 	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 0, "threads per libvips pipeline (0: libvips' default)")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated bearer keys for the upload API; none: writes are refused")
+	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", 50<<20, "largest upload accepted, in bytes")
+	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of the images in upload API answers (default: from the request)")
+	fs.DurationVar(&c.PresignExpiry, "presign-expiry", 15*time.Minute, "lifetime of direct-to-S3 upload forms")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for metadata (redis://host:6379/0); none: an in-process cache")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "time allowed for one Redis call")
+	fs.DurationVar(&c.MetadataTTL, "metadata-ttl", 24*time.Hour, "how long metadata stays cached")
+	fs.DurationVar(&c.MissingTTL, "missing-ttl", 10*time.Second, "how long a missing key is remembered as missing")
+	fs.IntVar(&c.MetadataEntries, "metadata-entries", 100_000, "originals the in-process metadata cache holds")
 }
 
 // Load reads the configuration from args (without the program name) and
@@ -87,6 +117,9 @@ func (c Config) validate() error {
 	positive("max-source-bytes", c.MaxSourceBytes)
 	positive("max-frames", int64(c.MaxFrames))
 	positive("storage-timeout", int64(c.StorageTimeout))
+	positive("max-upload-bytes", c.MaxUploadBytes)
+	positive("redis-timeout", int64(c.RedisTimeout))
+	positive("metadata-entries", int64(c.MetadataEntries))
 	for name, q := range map[string]int{"quality-jpeg": c.QualityJPEG, "quality-webp": c.QualityWebP, "quality-avif": c.QualityAVIF} {
 		if q < 1 || q > 100 {
 			errs = append(errs, fmt.Errorf("%s must be from 1 to 100, not %d", name, q))

@@ -32,8 +32,12 @@ var (
 	serverBin string
 	backends  []backend
 	minio     *testutil.MinIO
+	redis     *testutil.Redis
 	fileRoot  string
 )
+
+// apiKey authorises writes on every server the tests start.
+const apiKey = "e2e-test-key-0123456789"
 
 // Every test image is stored at img/<name>; one more sits under a deep key.
 const deepKey = "uploads/2026/11/cat.jpg"
@@ -72,7 +76,8 @@ func run(m *testing.M) (int, error) {
 			return 0, err
 		}
 	}
-	fileServer, err := testutil.StartServer(serverBin, "PRISM_STORAGE=file://"+fileRoot)
+	// The file backend keeps metadata in process; the S3 one in Redis.
+	fileServer, err := testutil.StartServer(serverBin, "PRISM_STORAGE=file://"+fileRoot, "PRISM_API_KEYS="+apiKey)
 	if err != nil {
 		return 0, err
 	}
@@ -95,7 +100,12 @@ func run(m *testing.M) (int, error) {
 			return 0, fmt.Errorf("seeding MinIO: %w", err)
 		}
 	}
-	s3Server, err := testutil.StartServer(serverBin, minio.Env()...)
+	var stopRedis func()
+	if redis, stopRedis, err = testutil.StartRedisServer(); err != nil {
+		return 0, err
+	}
+	defer stopRedis()
+	s3Server, err := testutil.StartServer(serverBin, append(minio.Env(), "PRISM_API_KEYS="+apiKey, "PRISM_REDIS_URL="+redis.URL())...)
 	if err != nil {
 		return 0, err
 	}

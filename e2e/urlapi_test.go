@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prism-image/prism/internal/testutil"
 )
@@ -297,23 +298,36 @@ func TestHealthz(t *testing.T) {
 
 func TestRequestLog(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		marker := "utm_marker=" + b.name
-		get(t, b.proc.URL+"/img/concert.jpg?w=50&q=60&"+marker)
-		for _, line := range strings.Split(b.proc.Output(), "\n") {
-			var entry map[string]any
-			if json.Unmarshal([]byte(line), &entry) != nil || entry["key"] != "img/concert.jpg" || entry["params"] != "w=50&q=60" {
-				continue
+		get(t, b.proc.URL+"/img/concert.jpg?w=50&q=60&utm_marker="+b.name)
+		line := waitForLog(t, b.proc, func(e map[string]any) bool {
+			return e["msg"] == "request" && e["key"] == "img/concert.jpg" && e["params"] == "w=50&q=60"
+		})
+		for _, field := range []string{"time", "level", "msg", "method", "status", "bytes", "duration_ms", "cache"} {
+			if _, ok := line[field]; !ok {
+				t.Errorf("log line lacks %q: %v", field, line)
 			}
-			for _, field := range []string{"time", "level", "msg", "method", "status", "bytes", "duration_ms", "cache"} {
-				if _, ok := entry[field]; !ok {
-					t.Errorf("log line lacks %q: %s", field, line)
-				}
-			}
-			if entry["status"] != float64(200) || entry["method"] != "GET" || entry["cache"] != "miss" {
-				t.Errorf("log line: %s", line)
-			}
-			return
 		}
-		t.Errorf("no JSON log line for the request in:\n%s", b.proc.Output())
+		if line["status"] != float64(200) || line["method"] != "GET" || line["cache"] != "miss" {
+			t.Errorf("log line: %v", line)
+		}
 	})
+}
+
+// waitForLog returns the first JSON log line of p that match accepts, waiting
+// a little: a request's line is written after its response may have arrived.
+func waitForLog(t *testing.T, p *testutil.Process, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		for _, line := range strings.Split(p.Output(), "\n") {
+			var entry map[string]any
+			if json.Unmarshal([]byte(line), &entry) == nil && match(entry) {
+				return entry
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching log line in:\n%s", p.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

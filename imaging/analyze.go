@@ -27,7 +27,7 @@ func (p *Processor) Analyze(src []byte) (Analysis, error) {
 	if err != nil {
 		return Analysis{}, err
 	}
-	if err := p.checkLimits(h); err != nil {
+	if err := p.CheckSize(h.Width, h.Height, h.Frames); err != nil {
 		return Analysis{}, err
 	}
 	o := Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}

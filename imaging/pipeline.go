@@ -54,7 +54,7 @@ func (p *Processor) Process(src []byte, o Options, accepts Accepts) (*Variant, e
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkLimits(h); err != nil {
+	if err := p.CheckSize(h.Width, h.Height, h.Frames); err != nil {
 		return nil, err
 	}
 	out := outputFormat(o.Format, accepts, h.Format, h.HasAlpha, h.Frames > 1)
@@ -82,10 +82,13 @@ func (p *Processor) Process(src []byte, o Options, accepts Accepts) (*Variant, e
 	return &Variant{Data: data, Format: out, Width: img.Width(), Height: img.Height() / frames, Frames: frames}, nil
 }
 
-func (p *Processor) checkLimits(h Header) error {
-	if px := int64(h.Width) * int64(h.Height) * int64(h.Frames); px > p.cfg.MaxSourcePixels {
+// CheckSize refuses (422) a source whose pixels, over every frame, exceed
+// the limit. Callers that know a source's size without its bytes (from
+// cached metadata) check before downloading it.
+func (p *Processor) CheckSize(width, height, frames int) error {
+	if px := int64(width) * int64(height) * int64(frames); px > p.cfg.MaxSourcePixels {
 		return prism.Errorf(http.StatusUnprocessableEntity, prism.CodeTooLarge,
-			"source is %dx%d with %d frame(s): %d pixels, over the limit of %d", h.Width, h.Height, h.Frames, px, p.cfg.MaxSourcePixels)
+			"source is %dx%d with %d frame(s): %d pixels, over the limit of %d", width, height, frames, px, p.cfg.MaxSourcePixels)
 	}
 	return nil
 }

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs what Prism needs from the system: libvips and pkg-config.
-# Debian and Ubuntu get apt-get, with sudo when not root; elsewhere it says
-# what to install by hand.
+# Installs what Prism needs from the system: libvips and pkg-config, and
+# with "test" what the tests run against (redis-server). Debian and Ubuntu
+# get apt-get, with sudo when not root; elsewhere it says what to install.
 set -euo pipefail
 
 missing=()
 pkg-config --exists vips 2>/dev/null || missing+=(libvips-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if [ "${1:-}" = "test" ]; then
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

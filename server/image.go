@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/storage"
 )
@@ -41,6 +41,19 @@ func (s *Server) image(c echo.Context) error {
 	}
 	c.Set(logParams, opts.Canonical())
 
+	// Cached metadata answers missing keys, oversized sources and
+	// revalidations without touching storage.
+	meta, known := s.catalog.Lookup(r.Context(), key)
+	switch known {
+	case cache.Missing:
+		c.Set(logCache, "hit-missing")
+		return prism.Errorf(http.StatusNotFound, prism.CodeNotFound, "no such image")
+	case cache.Hit:
+		if done, err := s.fromMetadata(c, meta, opts); done || err != nil {
+			return err
+		}
+	}
+
 	// The storage deadline covers opening the object and, for transforms,
 	// reading it; an original then streams for as long as the client reads.
 	ctx, cancel := context.WithCancelCause(r.Context())
@@ -48,8 +61,11 @@ func (s *Server) image(c echo.Context) error {
 	deadline := time.AfterFunc(s.cfg.StorageTimeout, func() { cancel(errStorageTimeout) })
 	defer deadline.Stop()
 
-	obj, err := s.store.Open(ctx, key)
+	obj, err := s.catalog.Storage().Open(ctx, key)
 	if err != nil {
+		if prism.StatusOf(err) == http.StatusNotFound {
+			s.catalog.NotFound(r.Context(), key)
+		}
 		return storageError(ctx, err)
 	}
 	defer obj.Close()
@@ -57,7 +73,44 @@ func (s *Server) image(c echo.Context) error {
 		deadline.Stop()
 		return s.original(c, key, obj)
 	}
-	return s.variant(c, ctx, deadline, obj, opts)
+	src, err := s.variant(c, ctx, deadline, obj, opts)
+	if err == nil && src != nil && (known != cache.Hit || meta.ETag != obj.Info().ETag) {
+		// First use of an original that reached storage without the API,
+		// or that changed there: learn it, after the response is out.
+		s.catalog.LearnAsync(obj.Info(), src)
+	}
+	return err
+}
+
+// fromMetadata answers from cached metadata alone when it can: a 422 for a
+// source over the limits, a 304 for a matching If-None-Match.
+func (s *Server) fromMetadata(c echo.Context, meta prism.Metadata, opts imaging.Options) (done bool, err error) {
+	r := c.Request()
+	etag := meta.ETag
+	if !opts.IsZero() {
+		if meta.Bytes > s.cfg.MaxSourceBytes {
+			return true, prism.Errorf(http.StatusUnprocessableEntity, prism.CodeTooLarge,
+				"source is %d bytes, over the limit of %d", meta.Bytes, s.cfg.MaxSourceBytes)
+		}
+		if err := s.proc.CheckSize(meta.Width, meta.Height, meta.Frames); err != nil {
+			return true, err
+		}
+		etag = variantETag(meta.ETag, opts, imaging.ParseAccept(r.Header.Get("Accept")))
+	}
+	if etag == "" || !etagMatches(r.Header.Get("If-None-Match"), etag) {
+		return false, nil
+	}
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", s.cacheControl)
+	if opts.Format == imaging.FormatAuto {
+		h.Add("Vary", "Accept")
+	}
+	if !meta.LastModified.IsZero() {
+		h.Set("Last-Modified", meta.LastModified.UTC().Format(http.TimeFormat))
+	}
+	c.Set(logCache, "hit-metadata")
+	return true, c.NoContent(http.StatusNotModified)
 }
 
 // original streams the stored bytes, with Range and conditional requests
@@ -108,14 +161,12 @@ func contentType(info storage.Info, key string, obj storage.Object) (string, err
 }
 
 // variant transforms the original. The ETag is known before the source is
-// read, so a revalidation costs one storage round trip and no decoding.
-func (s *Server) variant(c echo.Context, ctx context.Context, deadline *time.Timer, obj storage.Object, opts imaging.Options) error {
+// read, so a revalidation costs one storage round trip and no decoding. It
+// returns the source bytes when it read them.
+func (s *Server) variant(c echo.Context, ctx context.Context, deadline *time.Timer, obj storage.Object, opts imaging.Options) ([]byte, error) {
 	r, h := c.Request(), c.Response().Header()
 	info := obj.Info()
 	c.Set(logCache, "miss")
-	if info.Size > s.cfg.MaxSourceBytes {
-		return sourceTooLarge(info.Size, s.cfg.MaxSourceBytes)
-	}
 	accepts := imaging.ParseAccept(r.Header.Get("Accept"))
 	etag := variantETag(info.ETag, opts, accepts)
 	h.Set("ETag", etag)
@@ -127,45 +178,25 @@ func (s *Server) variant(c echo.Context, ctx context.Context, deadline *time.Tim
 		h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
 	}
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
-		return c.NoContent(http.StatusNotModified)
+		return nil, c.NoContent(http.StatusNotModified)
 	}
 
-	src, err := readSource(obj, info.Size, s.cfg.MaxSourceBytes)
+	src, err := storage.ReadAll(obj, s.cfg.MaxSourceBytes)
 	if err != nil {
-		return storageError(ctx, err)
+		return nil, storageError(ctx, err)
 	}
 	deadline.Stop()
 	v, err := s.proc.Process(src, opts, accepts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h.Set("Content-Type", v.Format.ContentType())
 	h.Set("Content-Length", strconv.Itoa(len(v.Data)))
 	c.Response().WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return nil
+	if r.Method != http.MethodHead {
+		_, err = c.Response().Write(v.Data)
 	}
-	_, err = c.Response().Write(v.Data)
-	return err
-}
-
-// readSource reads a whole source into one buffer sized up front, refusing
-// to read past limit even when the backend understated the size.
-func readSource(r io.Reader, size, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(int(min(max(size, 0), limit)) + bytes.MinRead) // ReadFrom wants MinRead spare to not grow
-	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
-		return nil, prism.Wrap(err, http.StatusBadGateway, prism.CodeStorage, "storage read failed")
-	}
-	if int64(buf.Len()) > limit {
-		return nil, sourceTooLarge(int64(buf.Len()), limit)
-	}
-	return buf.Bytes(), nil
-}
-
-func sourceTooLarge(size, limit int64) error {
-	return prism.Errorf(http.StatusUnprocessableEntity, prism.CodeTooLarge,
-		"source is %d bytes, over the limit of %d", size, limit)
+	return src, err
 }
 
 // storageError turns a failure that happened because the storage deadline

@@ -11,34 +11,43 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/prism-image/prism/catalog"
 	"github.com/prism-image/prism/imaging"
-	"github.com/prism-image/prism/storage"
 )
 
 // Config is what the handler needs to know beyond its collaborators.
 type Config struct {
 	MaxSourceBytes int64
+	MaxUploadBytes int64
 	BrowserTTL     time.Duration // Cache-Control max-age of images
 	CDNTTL         time.Duration // Cache-Control s-maxage of images
 	StorageTimeout time.Duration
+	APIKeys        []string      // bearer keys for writes; none: writes are refused
+	PublicURL      string        // base of the URLs the upload API answers; "": from the request
+	PresignExpiry  time.Duration // lifetime of direct-upload forms
 }
 
-// Server answers the URL API.
+// Server answers the URL API and the upload API.
 type Server struct {
 	cfg          Config
-	store        storage.Storage
+	catalog      *catalog.Catalog
 	proc         *imaging.Processor
 	log          *slog.Logger
 	echo         *echo.Echo
 	cacheControl string
 }
 
-// New returns a Server reading originals from store and transforming them
-// with proc.
-func New(cfg Config, store storage.Storage, proc *imaging.Processor, log *slog.Logger) *Server {
+// ReservedPrefixes start the routes Prism itself answers; no key may start
+// with one.
+var ReservedPrefixes = []string{"v1/", "healthz", "metrics", ".prism/"}
+
+// New returns a Server over the originals of cat, transforming them with
+// proc.
+func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, log *slog.Logger) *Server {
 	s := &Server{
-		cfg: cfg, store: store, proc: proc, log: log,
+		cfg: cfg, catalog: cat, proc: proc, log: log,
 		cacheControl: fmt.Sprintf("public, max-age=%d, s-maxage=%d", int(cfg.BrowserTTL.Seconds()), int(cfg.CDNTTL.Seconds())),
 	}
 	e := echo.New()
@@ -47,6 +56,8 @@ func New(cfg Config, store storage.Storage, proc *imaging.Processor, log *slog.L
 	e.Use(s.logRequests, s.recoverPanics)
 	e.GET("/healthz", s.health)
 	e.HEAD("/healthz", s.health)
+	e.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
+	s.routeUploadAPI(e.Group("/v1"))
 	e.GET("/*", s.image)
 	e.HEAD("/*", s.image)
 	s.echo = e

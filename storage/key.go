@@ -11,8 +11,14 @@ import (
 // MaxKeyLen is the longest key accepted, in bytes. It is S3's own limit.
 const MaxKeyLen = 1024
 
+// ReservedDir is the first key segment reserved for Prism's own files (the
+// file backend's temporary files among them). No key may start with it, in
+// any letter case, since some file systems ignore case.
+const ReservedDir = ".prism"
+
 // ValidateKey reports whether key is acceptable to every backend: a relative,
-// slash-separated path of non-empty segments with no "." or ".." among them.
+// slash-separated path of non-empty segments with no "." or ".." among them,
+// whose first segment is not ReservedDir.
 // Keys are checked before any backend sees them, so that the file backend
 // never has to reason about escaping its root and the S3 backend never holds
 // objects the file backend could not. The error is a 400 *prism.Error.
@@ -36,6 +42,9 @@ func ValidateKey(key string) error {
 		if c := key[i]; c < 0x20 || c == 0x7f {
 			return invalidKey("key contains control character 0x%02x", c)
 		}
+	}
+	if first, _, _ := strings.Cut(key, "/"); strings.EqualFold(first, ReservedDir) {
+		return invalidKey("keys under %s/ are reserved", ReservedDir)
 	}
 	for seg := range strings.SplitSeq(key, "/") {
 		switch seg {

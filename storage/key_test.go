@@ -44,6 +44,17 @@ func TestValidateKey(t *testing.T) {
 		{"../etc/passwd", false},
 		{"a/../../b", false},
 		{"a/..", false},
+
+		// Reserved for Prism's own files.
+		{".prism", false},
+		{".prism/tmp/x", false},
+		{".prism/a.jpg", false},
+		{".Prism/tmp/x", false},
+		{".PRISM", false},
+		{"a/.prism/b", true}, // only the first segment is reserved
+		{".prism2/a", true},
+		{".prismx", true},
+		{"prism/a", true},
 	}
 	for _, tt := range tests {
 		err := ValidateKey(tt.key)

@@ -1,12 +1,16 @@
 package storage
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -109,6 +113,161 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 		LastModified: aws.ToTime(out.LastModified),
 		ContentType:  aws.ToString(out.ContentType),
 	}, nil
+}
+
+// Put implements Storage with a single PutObject, which S3 applies
+// atomically: readers see the old object or the new one, and a PUT that
+// fails or is cut short stores nothing. (A ctx that ends after S3 has
+// stored the object, but before its answer arrives, fails the Put all the
+// same: the object is then whole, as with any remote store.)
+//
+// IfNoneMatch sends S3's conditional write, "If-None-Match: *", which the
+// server checks and applies in one step; MinIO honours it too. S3 may
+// answer a conditional write that races another write with 409
+// ConditionalRequestConflict, meaning "retry"; Put retries twice.
+//
+// The Info returned is HeadObject's, pinned with If-Match to the ETag the
+// PUT answered, since PutObject does not answer the modification time. If
+// the object has been replaced or deleted meanwhile, or the HEAD fails,
+// the Put has still succeeded: the Info is then built from what is known,
+// with the current time, to the second, for LastModified.
+func (s *S3) Put(ctx context.Context, key string, data []byte, opts PutOptions) (Info, error) {
+	if err := ValidateKey(key); err != nil {
+		return Info{}, err
+	}
+	var (
+		out *s3.PutObjectOutput
+		err error
+	)
+	for attempt := 0; ; attempt++ {
+		in := &s3.PutObjectInput{
+			Bucket:        &s.bucket,
+			Key:           aws.String(s.prefix + key),
+			Body:          bytes.NewReader(data),
+			ContentLength: aws.Int64(int64(len(data))),
+			ContentType:   nilIfEmpty(opts.ContentType),
+		}
+		if opts.IfNoneMatch {
+			in.IfNoneMatch = aws.String("*")
+		}
+		out, err = s.client.PutObject(ctx, in)
+		if err != nil && opts.IfNoneMatch && httpStatus(err) == http.StatusConflict && attempt < 2 {
+			continue
+		}
+		break
+	}
+	if err != nil {
+		if opts.IfNoneMatch && httpStatus(err) == http.StatusPreconditionFailed {
+			return Info{}, prism.Wrap(err, http.StatusPreconditionFailed, prism.CodePreconditionFailed, "already exists: "+key)
+		}
+		return Info{}, s3Error(err, key)
+	}
+
+	etag := aws.ToString(out.ETag)
+	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket:  &s.bucket,
+		Key:     aws.String(s.prefix + key),
+		IfMatch: nilIfEmpty(etag),
+	})
+	if err != nil {
+		return Info{
+			Key:          key,
+			Size:         int64(len(data)),
+			ETag:         etag,
+			LastModified: time.Now().UTC().Truncate(time.Second),
+			ContentType:  opts.ContentType,
+		}, nil
+	}
+	return Info{
+		Key:          key,
+		Size:         aws.ToInt64(head.ContentLength),
+		ETag:         aws.ToString(head.ETag),
+		LastModified: aws.ToTime(head.LastModified),
+		ContentType:  aws.ToString(head.ContentType),
+	}, nil
+}
+
+// Delete implements Storage. S3 deletes missing keys without complaint, so
+// a HeadObject first finds them.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if _, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	}); err != nil {
+		return s3Error(err, key)
+	}
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	}); err != nil {
+		return s3Error(err, key)
+	}
+	return nil
+}
+
+// PresignPost implements Storage with S3's browser-based POST upload. The
+// policy it signs allows exactly key (under Prefix), a body of 1 to
+// maxBytes bytes, and a Content-Type form field that starts with "image/".
+// The client must add that field itself, with its image's type: it is not
+// among Fields, which hold the key, the policy and the signature fields. URL
+// is the bucket's, path-style when PathStyle is set.
+func (s *S3) PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error) {
+	if err := ValidateKey(key); err != nil {
+		return PresignedPost{}, err
+	}
+	if maxBytes < 1 || expiry <= 0 {
+		return PresignedPost{}, fmt.Errorf("storage: PresignPost: maxBytes (%d) and expiry (%v) must be positive", maxBytes, expiry)
+	}
+	req, err := s3.NewPresignClient(s.client).PresignPostObject(ctx, &s3.PutObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	}, func(o *s3.PresignPostOptions) {
+		o.Expires = expiry
+		o.Conditions = []any{
+			[]any{"content-length-range", 1, maxBytes},
+			[]any{"starts-with", "$Content-Type", "image/"},
+		}
+	})
+	if err != nil {
+		return PresignedPost{}, s3Error(err, key)
+	}
+	// The policy's own expiration, which is whole seconds, is the truth.
+	expires, err := policyExpiration(req.Values["policy"])
+	if err != nil {
+		return PresignedPost{}, fmt.Errorf("storage: PresignPost: %w", err)
+	}
+	return PresignedPost{URL: req.URL, Fields: req.Values, Key: key, Expires: expires}, nil
+}
+
+// policyExpiration returns the expiration of a POST policy document.
+func policyExpiration(policy string) (time.Time, error) {
+	doc, err := base64.StdEncoding.DecodeString(policy)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("decoding the policy: %w", err)
+	}
+	var p struct {
+		Expiration time.Time `json:"expiration"`
+	}
+	if err := json.Unmarshal(doc, &p); err != nil {
+		return time.Time{}, fmt.Errorf("decoding the policy: %w", err)
+	}
+	if p.Expiration.IsZero() {
+		return time.Time{}, errors.New("the policy has no expiration")
+	}
+	return p.Expiration, nil
+}
+
+// httpStatus returns the HTTP status of the response an SDK error came
+// from, or 0.
+func httpStatus(err error) int {
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) {
+		return resp.HTTPStatusCode()
+	}
+	return 0
 }
 
 // s3Error maps an SDK error to a *prism.Error, keeping it as the cause.

@@ -33,4 +33,44 @@ type Storage interface {
 	Open(ctx context.Context, key string) (Object, error)
 	// Stat returns the object's Info without reading its content.
 	Stat(ctx context.Context, key string) (Info, error)
+
+	// Put stores data at key atomically: readers see the old object or the
+	// new one, never a part; a failed Put leaves nothing at key. It returns
+	// the stored object's Info, exactly as Open and Stat report it later
+	// (unless another write has replaced it since). With IfNoneMatch, an
+	// existing key is a 412 *prism.Error (code precondition_failed) and is
+	// left untouched.
+	Put(ctx context.Context, key string, data []byte, opts PutOptions) (Info, error)
+	// Delete removes key. A missing key is a 404 *prism.Error.
+	Delete(ctx context.Context, key string) error
+	// PresignPost returns a form with which a browser uploads straight to
+	// the backend at key until expiry, limited to image/* content types and
+	// to between 1 and maxBytes bytes. Backends that cannot answer a 501
+	// *prism.Error (code not_implemented).
+	PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error)
+}
+
+// PutOptions modify a Put.
+type PutOptions struct {
+	// ContentType is recorded with the object by backends that record one
+	// (S3); the file backend records none. Empty records none either.
+	ContentType string
+	// IfNoneMatch refuses to replace an existing object: the Put fails with
+	// a 412 *prism.Error, as for an HTTP "If-None-Match: *".
+	IfNoneMatch bool
+}
+
+// PresignedPost is a browser-ready direct upload. The client POSTs a
+// multipart/form-data body to URL holding every one of Fields, then a
+// "Content-Type" field with the image's type (which must start with
+// "image/"), then the file itself as the last field, named "file". Fields
+// are sent as they are, unencoded beyond what multipart requires.
+//
+// Key is the Prism key the upload lands at, as Open takes it; Fields["key"]
+// is the backend's own name for it, which includes any storage prefix.
+type PresignedPost struct {
+	URL     string            `json:"url"`
+	Fields  map[string]string `json:"fields"`
+	Key     string            `json:"key"`
+	Expires time.Time         `json:"expires_at"`
 }

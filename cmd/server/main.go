@@ -16,6 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/catalog"
 	"github.com/prism-image/prism/config"
 	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/server"
@@ -56,12 +60,23 @@ func run(args []string) error {
 		MaxFrames:       cfg.MaxFrames,
 		Quality:         imaging.Quality{JPEG: cfg.QualityJPEG, WebP: cfg.QualityWebP, AVIF: cfg.QualityAVIF},
 	})
+	meta, err := metadataStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	cat := catalog.New(store, meta, proc, cfg.MaxSourceBytes, log)
+	defer cat.Close() // before libvips shuts down: it may still be learning an original
 	handler := server.New(server.Config{
 		MaxSourceBytes: cfg.MaxSourceBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
 		BrowserTTL:     cfg.BrowserTTL,
 		CDNTTL:         cfg.CDNTTL,
 		StorageTimeout: cfg.StorageTimeout,
-	}, store, proc, log)
+		APIKeys:        cfg.Keys(),
+		PublicURL:      cfg.PublicURL,
+		PresignExpiry:  cfg.PresignExpiry,
+	}, cat, proc, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -73,7 +88,7 @@ func run(args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "storage", cfg.Storage)
+	log.Info("listening", "addr", ln.Addr().String(), "storage", cfg.Storage, "redis", cfg.RedisURL != "", "api_keys", len(cfg.Keys()))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -90,4 +105,19 @@ func run(args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// metadataStore is Redis when configured, else a bounded in-process cache.
+func metadataStore(cfg config.Config, log *slog.Logger) (interface {
+	cache.MetadataStore
+	Close() error
+}, error) {
+	o := cache.Options{
+		TTL: cfg.MetadataTTL, MissingTTL: cfg.MissingTTL, Timeout: cfg.RedisTimeout,
+		Logger: log, Registerer: prometheus.DefaultRegisterer,
+	}
+	if cfg.RedisURL == "" {
+		return cache.NewMemory(cfg.MetadataEntries, o), nil
+	}
+	return cache.NewRedis(cfg.RedisURL, o)
 }

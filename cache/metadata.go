@@ -1,0 +1,123 @@
+// Package cache keeps what Prism has already worked out — metadata of
+// originals now, rendered variants later — in Redis or in process memory, so
+// the hot path rarely touches storage.
+package cache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-image/prism"
+)
+
+// Lookup is the outcome of a metadata lookup.
+type Lookup int
+
+const (
+	Miss    Lookup = iota // nothing cached: ask storage
+	Hit                   // metadata returned
+	Missing               // storage recently said there is no such key (negative cache)
+)
+
+func (l Lookup) String() string {
+	switch l {
+	case Miss:
+		return "miss"
+	case Hit:
+		return "hit"
+	case Missing:
+		return "missing"
+	}
+	return "Lookup(?)"
+}
+
+// MetadataStore caches prism.Metadata by storage key. Its methods never fail
+// the caller: a cache that cannot answer is a Miss.
+type MetadataStore interface {
+	// Get returns the metadata cached for key, with Hit; or Missing when
+	// storage recently said key does not exist; or Miss.
+	Get(ctx context.Context, key string) (prism.Metadata, Lookup)
+	// Set caches m under m.Key for Options.TTL, replacing a negative entry.
+	// m.URL is not stored.
+	Set(ctx context.Context, m prism.Metadata)
+	// SetMissing caches, for Options.MissingTTL, that key does not exist,
+	// replacing metadata cached for it.
+	SetMissing(ctx context.Context, key string)
+	// Delete drops whatever is cached for key.
+	Delete(ctx context.Context, key string)
+}
+
+// Options tune a MetadataStore. Zero fields take their defaults.
+type Options struct {
+	TTL        time.Duration // positive entries (default 24h)
+	MissingTTL time.Duration // negative entries (default 10s)
+	Timeout    time.Duration // per Redis call (default 100ms)
+	Logger     *slog.Logger  // default slog.Default()
+	// Registerer is where the Redis failure counter,
+	// prism_redis_errors_total{op="get|set|delete"}, registers; nil
+	// registers it nowhere.
+	Registerer prometheus.Registerer
+}
+
+// Defaults of Options.
+const (
+	DefaultTTL        = 24 * time.Hour
+	DefaultMissingTTL = 10 * time.Second
+	DefaultTimeout    = 100 * time.Millisecond
+)
+
+func (o Options) withDefaults() Options {
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.MissingTTL <= 0 {
+		o.MissingTTL = DefaultMissingTTL
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Operation labels of the failure counter.
+const (
+	opGet    = "get"
+	opSet    = "set"
+	opDelete = "delete"
+)
+
+// newErrorCounter makes prism_redis_errors_total and registers it with reg,
+// or reuses the one already registered there (several stores may share a
+// registry).
+func newErrorCounter(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prism_redis_errors_total",
+		Help: "Redis calls of the metadata cache that failed (timeouts, refused connections, errors), by operation.",
+	}, []string{"op"})
+	if reg != nil {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+					c = existing
+				}
+			}
+		}
+	}
+	for _, op := range []string{opGet, opSet, opDelete} {
+		c.WithLabelValues(op) // export zeros, so rates work from the start
+	}
+	return c
+}
+
+var (
+	_ MetadataStore = (*Redis)(nil)
+	_ MetadataStore = (*Memory)(nil)
+)
