@@ -50,9 +50,9 @@ const (
 // again; so the keys of failed writes are remembered as pending, and while
 // any are, Get answers Miss for every key and the pending keys are deleted
 // from Redis first (by each call, unless a flush is under way, and every
-// second in the background). Once
-// they are, Redis is used again. Should too many keys pend, every
-// prism:meta:* key is deleted instead.
+// second in the background). Once they are, Redis is used again. Should too
+// many keys pend, every prism:meta:* key is deleted instead. The guard is
+// per process: another process sharing the Redis knows nothing of it.
 type Redis struct {
 	rdb  *redis.Client
 	o    Options

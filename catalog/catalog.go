@@ -177,7 +177,14 @@ func (c *Catalog) Learn(ctx context.Context, info storage.Info, data []byte) (pr
 		return prism.Metadata{}, err
 	}
 	m := metadata(info, a)
-	c.meta.Set(ctx, m)
+	// The bytes may be older than the object by now (a replace landed while
+	// they were read): cache only what storage still holds. Holding the
+	// key's lock orders this against Put and Delete.
+	unlock := c.locks.lock(info.Key)
+	defer unlock()
+	if now, err := c.store.Stat(ctx, info.Key); err == nil && now.ETag == info.ETag {
+		c.meta.Set(ctx, m)
+	}
 	return m, nil
 }
 
