@@ -100,15 +100,7 @@ func (s *Server) fromMetadata(c echo.Context, meta prism.Metadata, opts imaging.
 	if etag == "" || !etagMatches(r.Header.Get("If-None-Match"), etag) {
 		return false, nil
 	}
-	h := c.Response().Header()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", s.cacheControl)
-	if opts.Format == imaging.FormatAuto {
-		h.Add("Vary", "Accept")
-	}
-	if !meta.LastModified.IsZero() {
-		h.Set("Last-Modified", meta.LastModified.UTC().Format(http.TimeFormat))
-	}
+	s.setValidators(c, etag, meta.LastModified, opts)
 	c.Set(logCache, "hit-metadata")
 	return true, c.NoContent(http.StatusNotModified)
 }
@@ -169,14 +161,7 @@ func (s *Server) variant(c echo.Context, ctx context.Context, deadline *time.Tim
 	c.Set(logCache, "miss")
 	accepts := imaging.ParseAccept(r.Header.Get("Accept"))
 	etag := variantETag(info.ETag, opts, accepts)
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", s.cacheControl)
-	if opts.Format == imaging.FormatAuto {
-		h.Add("Vary", "Accept")
-	}
-	if !info.LastModified.IsZero() {
-		h.Set("Last-Modified", info.LastModified.UTC().Format(http.TimeFormat))
-	}
+	s.setValidators(c, etag, info.LastModified, opts)
 	if etagMatches(r.Header.Get("If-None-Match"), etag) {
 		return nil, c.NoContent(http.StatusNotModified)
 	}
@@ -197,6 +182,19 @@ func (s *Server) variant(c echo.Context, ctx context.Context, deadline *time.Tim
 		_, err = c.Response().Write(v.Data)
 	}
 	return src, err
+}
+
+// setValidators sets the caching headers a variant and its 304 share.
+func (s *Server) setValidators(c echo.Context, etag string, lastModified time.Time, opts imaging.Options) {
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", s.cacheControl)
+	if opts.Format == imaging.FormatAuto {
+		h.Add("Vary", "Accept")
+	}
+	if !lastModified.IsZero() {
+		h.Set("Last-Modified", lastModified.UTC().Format(http.TimeFormat))
+	}
 }
 
 // storageError turns a failure that happened because the storage deadline
