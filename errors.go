@@ -32,6 +32,7 @@ const (
 	CodeUnauthorized       = "unauthorized"
 	CodeForbidden          = "forbidden"
 	CodeInvalidBody        = "invalid_body"
+	CodeBusy               = "busy"
 )
 
 // Error is an error with the HTTP status it should be answered with.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -43,6 +44,28 @@ type Config struct {
 	MetadataTTL     time.Duration
 	MissingTTL      time.Duration
 	MetadataEntries int
+
+	CacheBytes int64
+	DerivedURL string
+	Workers    int
+	Queue      int
+	Timeout    time.Duration
+}
+
+// WorkerCount is the number of pipelines that run at once.
+func (c Config) WorkerCount() int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return runtime.NumCPU()
+}
+
+// QueueLength is the number of requests that may wait for a worker.
+func (c Config) QueueLength() int {
+	if c.Queue > 0 {
+		return c.Queue
+	}
+	return 8 * c.WorkerCount()
 }
 
 // Keys returns the API keys, without blanks.
@@ -73,7 +96,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", 10*time.Second, "time allowed to open and read a source before answering 504")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests get to finish after SIGTERM")
-	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 0, "threads per libvips pipeline (0: libvips' default)")
+	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 1, "threads per libvips pipeline (parallelism comes from concurrent requests)")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated bearer keys for the upload API; none: writes are refused")
 	fs.Int64Var(&c.MaxUploadBytes, "max-upload-bytes", 50<<20, "largest upload accepted, in bytes")
@@ -84,6 +107,11 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MetadataTTL, "metadata-ttl", 24*time.Hour, "how long metadata stays cached")
 	fs.DurationVar(&c.MissingTTL, "missing-ttl", 10*time.Second, "how long a missing key is remembered as missing")
 	fs.IntVar(&c.MetadataEntries, "metadata-entries", 100_000, "originals the in-process metadata cache holds")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", 256<<20, "bytes of rendered variants kept in memory")
+	fs.StringVar(&c.DerivedURL, "derived-url", "", "shared store of rendered variants: file://DIR or s3://BUCKET[/PREFIX]; none: memory only")
+	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: one per CPU)")
+	fs.IntVar(&c.Queue, "queue", 0, "requests that may wait for a worker before 429 (0: 8 per worker)")
+	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time a transform may take, queueing included, before 503")
 }
 
 // Load reads the configuration from args (without the program name) and
@@ -120,6 +148,11 @@ func (c Config) validate() error {
 	positive("max-upload-bytes", c.MaxUploadBytes)
 	positive("redis-timeout", int64(c.RedisTimeout))
 	positive("metadata-entries", int64(c.MetadataEntries))
+	positive("cache-bytes", c.CacheBytes)
+	positive("timeout", int64(c.Timeout))
+	if c.Workers < 0 || c.Queue < 0 {
+		errs = append(errs, fmt.Errorf("workers and queue must not be negative"))
+	}
 	for name, q := range map[string]int{"quality-jpeg": c.QualityJPEG, "quality-webp": c.QualityWebP, "quality-avif": c.QualityAVIF} {
 		if q < 1 || q > 100 {
 			errs = append(errs, fmt.Errorf("%s must be from 1 to 100, not %d", name, q))

@@ -59,12 +59,15 @@ func (s *Server) writeError(err error, c echo.Context) {
 	data, _ := json.Marshal(body)
 
 	h := c.Response().Header()
-	for _, k := range []string{"ETag", "Last-Modified", "Vary", "Content-Security-Policy"} {
+	for _, k := range []string{"ETag", "Last-Modified", "Vary", "Content-Security-Policy", "Content-Range", "Accept-Ranges"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Set("Cache-Control", errorCacheControl(pe.Status))
+	if pe.Status == http.StatusTooManyRequests || pe.Status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
 	c.Response().WriteHeader(pe.Status)
 	if c.Request().Method != http.MethodHead {
 		_, _ = c.Response().Write(data)

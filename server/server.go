@@ -12,7 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/catalog"
 	"github.com/prism-image/prism/imaging"
 )
@@ -24,6 +26,9 @@ type Config struct {
 	BrowserTTL     time.Duration // Cache-Control max-age of images
 	CDNTTL         time.Duration // Cache-Control s-maxage of images
 	StorageTimeout time.Duration
+	Timeout        time.Duration // per request, for transforms: 503 past it
+	Workers        int           // pipelines running at once
+	Queue          int           // requests waiting for a worker; more are answered 429
 	APIKeys        []string      // bearer keys for writes; none: writes are refused
 	PublicURL      string        // base of the URLs the upload API answers; "": from the request
 	PresignExpiry  time.Duration // lifetime of direct-upload forms
@@ -34,6 +39,10 @@ type Server struct {
 	cfg          Config
 	catalog      *catalog.Catalog
 	proc         *imaging.Processor
+	variants     *cache.Variants
+	derived      *cache.Derived // nil: none configured
+	admission    *admission
+	flight       singleflight.Group
 	log          *slog.Logger
 	echo         *echo.Echo
 	cacheControl string
@@ -44,10 +53,11 @@ type Server struct {
 var ReservedPrefixes = []string{"v1/", "healthz", "metrics", ".prism/"}
 
 // New returns a Server over the originals of cat, transforming them with
-// proc.
-func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, log *slog.Logger) *Server {
+// proc and keeping renderings in variants and, when not nil, derived.
+func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, variants *cache.Variants, derived *cache.Derived, log *slog.Logger) *Server {
 	s := &Server{
-		cfg: cfg, catalog: cat, proc: proc, log: log,
+		cfg: cfg, catalog: cat, proc: proc, variants: variants, derived: derived, log: log,
+		admission:    newAdmission(cfg.Workers, cfg.Queue),
 		cacheControl: fmt.Sprintf("public, max-age=%d, s-maxage=%d", int(cfg.BrowserTTL.Seconds()), int(cfg.CDNTTL.Seconds())),
 	}
 	e := echo.New()

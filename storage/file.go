@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,8 +32,16 @@ type File struct {
 // tmpDir holds the files Put is writing, relative to the root.
 var tmpDir = filepath.Join(ReservedDir, "tmp")
 
-// staleTemp is the age past which a temporary file is taken for the
-// leftover of a crashed process and removed by NewFile. No live Put takes
+// purgeSuffix ends the names, in tmpDir, of what DeletePrefix is removing.
+const purgeSuffix = ".purge"
+
+// maxCommitAttempts bounds the times Put makes key's directory and commits
+// the file into it; see Put.
+const maxCommitAttempts = 10
+
+// staleTemp is the age past which a temporary file, or a directory that
+// DeletePrefix was removing, is taken for the leftover of a crashed process
+// and removed by NewFile. No live Put takes
 // anywhere near as long, and other processes may share the folder.
 const staleTemp = time.Hour
 
@@ -50,7 +59,8 @@ func NewFile(dir string) (*File, error) {
 	return s, nil
 }
 
-// sweepTemp removes, best effort, temporary files older than staleTemp.
+// sweepTemp removes, best effort, temporary files and DeletePrefix's
+// leftovers older than staleTemp.
 func (s *File) sweepTemp() {
 	d, err := s.root.Open(tmpDir)
 	if err != nil {
@@ -59,8 +69,16 @@ func (s *File) sweepTemp() {
 	defer d.Close()
 	entries, _ := d.ReadDir(-1)
 	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemp {
-			s.root.Remove(filepath.Join(tmpDir, e.Name()))
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) <= staleTemp {
+			continue
+		}
+		name := filepath.Join(tmpDir, e.Name())
+		switch {
+		case strings.HasSuffix(e.Name(), purgeSuffix):
+			s.root.RemoveAll(name)
+		case fi.Mode().IsRegular():
+			s.root.Remove(name)
 		}
 	}
 }
@@ -144,26 +162,35 @@ func (s *File) Put(ctx context.Context, key string, data []byte, opts PutOptions
 
 	name := filepath.FromSlash(key)
 	dir := filepath.Dir(name)
-	if dir != "." {
-		if err := s.root.MkdirAll(dir, 0o755); err != nil {
-			return Info{}, putError(err, key)
+	for attempt := 1; ; attempt++ {
+		var err error
+		if dir != "." {
+			err = s.root.MkdirAll(dir, 0o755)
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return Info{}, contextError(err)
-	}
-	if opts.IfNoneMatch {
-		if err := s.root.Link(tmp, name); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return Info{}, prism.Wrap(err, http.StatusPreconditionFailed, prism.CodePreconditionFailed, "already exists: "+key)
+		if err == nil {
+			if err := ctx.Err(); err != nil {
+				return Info{}, contextError(err)
 			}
-			return Info{}, putError(err, key)
+			if opts.IfNoneMatch {
+				err = s.root.Link(tmp, name)
+			} else {
+				err = s.root.Rename(tmp, name)
+			}
+			if err == nil {
+				renamed = !opts.IfNoneMatch
+				break
+			}
 		}
-	} else {
-		if err := s.root.Rename(tmp, name); err != nil {
-			return Info{}, putError(err, key)
+		// A DeletePrefix may have taken a directory away while MkdirAll
+		// made it, or since: make it anew. (The bound only guards
+		// against an ENOENT that has another cause.)
+		if errors.Is(err, fs.ErrNotExist) && attempt < maxCommitAttempts {
+			continue
 		}
-		renamed = true
+		if opts.IfNoneMatch && errors.Is(err, fs.ErrExist) {
+			return Info{}, prism.Wrap(err, http.StatusPreconditionFailed, prism.CodePreconditionFailed, "already exists: "+key)
+		}
+		return Info{}, putError(err, key)
 	}
 	// Make the new directory entry durable too. The object is in place
 	// whatever this says, so a failure cannot fail the Put.
@@ -252,6 +279,77 @@ func (s *File) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// DeletePrefix implements Storage. Only a directory at prefix has anything
+// under it, or a symlink to a directory inside the root, which stands for
+// one; a regular file at prefix is an object and is left alone, and so is
+// whatever the os.Root will not reach (a symlink out of the root among
+// them). The directory, or the symlink, is renamed into .prism/tmp and
+// removed there, with os.Root.RemoveAll (which removes a symlink itself, not
+// its target): everything under prefix goes at once, and a Put that makes
+// the directory anew meanwhile is not caught up in the removal. A Put into
+// the directory that commits just as it is renamed away may still go with
+// it, as it would have an instant earlier.
+//
+// Should prefix turn into a file between the check and the rename (another
+// DeletePrefix removed the directory, then a Put stored a file there), the
+// file is linked back at prefix, unless a newer one has been put there
+// since.
+//
+// ctx is checked once, before anything is removed.
+func (s *File) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := ValidateKey(prefix); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return contextError(err)
+	}
+	name := filepath.FromSlash(prefix)
+	fi, err := s.root.Lstat(name)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		fi, err = s.root.Stat(name)
+	}
+	if err != nil {
+		if absent(err) {
+			return nil
+		}
+		return storageError(err)
+	}
+	if !fi.IsDir() {
+		return nil
+	}
+
+	if err := s.root.MkdirAll(tmpDir, 0o755); err != nil {
+		return storageError(err)
+	}
+	trash := filepath.Join(tmpDir, rand.Text()+purgeSuffix)
+	if err := s.root.Rename(name, trash); err != nil {
+		if absent(err) { // removed meanwhile
+			return nil
+		}
+		return storageError(err)
+	}
+	if fi, err := s.root.Lstat(trash); err == nil && fi.Mode().IsRegular() {
+		if err := s.root.Link(trash, name); err != nil && !errors.Is(err, fs.ErrExist) {
+			// Left in .prism/tmp, the object is at least not lost yet.
+			return storageError(err)
+		}
+		s.root.Remove(trash)
+		return nil
+	}
+	// A Put that reached the directory before the rename may still commit
+	// into it, and RemoveAll then find it not empty: go again.
+	for attempt := 1; ; attempt++ {
+		err := s.root.RemoveAll(trash)
+		if err == nil {
+			return nil
+		}
+		if attempt == 3 {
+			// Nothing is left under prefix; NewFile sweeps up the rest.
+			return storageError(err)
+		}
+	}
+}
+
 // PresignPost implements Storage: a folder cannot take uploads straight from
 // browsers, so it answers a 501.
 func (s *File) PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error) {
@@ -274,21 +372,24 @@ func fileInfo(key string, fi fs.FileInfo) Info {
 
 // fileError maps an error from the os.Root to a *prism.Error.
 func fileError(err error, key string) error {
-	var errno syscall.Errno
-	switch {
-	case errors.Is(err, fs.ErrNotExist),
-		errors.Is(err, syscall.ENOTDIR),      // a file where a directory was expected
-		errors.Is(err, syscall.ENAMETOOLONG), // a segment no file can be named
-		errors.Is(err, syscall.ELOOP):        // a symlink cycle
+	if absent(err) {
 		return prism.Wrap(err, http.StatusNotFound, prism.CodeNotFound, "not found: "+key)
-	case !errors.As(err, &errno):
-		// Not the kernel's refusal but os.Root's: the path resolves, through
-		// a symlink, to outside the root. From this store's point of view
-		// there is no such object, and saying more would reveal the layout.
-		return prism.Wrap(err, http.StatusNotFound, prism.CodeNotFound, "not found: "+key)
-	default:
-		return prism.Wrap(err, http.StatusBadGateway, prism.CodeStorage, "storage error")
 	}
+	return prism.Wrap(err, http.StatusBadGateway, prism.CodeStorage, "storage error")
+}
+
+// absent reports whether an error from the os.Root, reaching for a path,
+// means that from this store's point of view there is nothing there.
+func absent(err error) bool {
+	var errno syscall.Errno
+	return errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, syscall.ENOTDIR) || // a file where a directory was expected
+		errors.Is(err, syscall.ENAMETOOLONG) || // a segment no file can be named
+		errors.Is(err, syscall.ELOOP) || // a symlink cycle
+		// Not the kernel's refusal but os.Root's: the path resolves, through
+		// a symlink, to outside the root. Saying more than "not found" would
+		// reveal the layout.
+		!errors.As(err, &errno)
 }
 
 // putError maps an error from writing key to a *prism.Error.

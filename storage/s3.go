@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,6 +205,55 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		Key:    aws.String(s.prefix + key),
 	}); err != nil {
 		return s3Error(err, key)
+	}
+	return nil
+}
+
+// maxDeleteBatch is the most keys one DeleteObjects takes.
+const maxDeleteBatch = 1000
+
+// DeletePrefix implements Storage: it lists the keys under prefix + "/"
+// with ListObjectsV2 and deletes each page's with DeleteObjects, in batches
+// of up to 1000 and in quiet mode, so that the answer lists only failures.
+// Any failure is a 502 *prism.Error naming the first, and how many there
+// were, after the rest of the page has been deleted; later pages are left
+// alone. Objects put under prefix while the listing runs may survive it.
+func (s *S3) DeletePrefix(ctx context.Context, prefix string) error {
+	if err := ValidateKey(prefix); err != nil {
+		return err
+	}
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: &s.bucket,
+		Prefix: aws.String(s.prefix + prefix + "/"),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return s3Error(err, prefix)
+		}
+		ids := make([]types.ObjectIdentifier, 0, len(page.Contents))
+		for _, o := range page.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		var failed []types.Error
+		for batch := range slices.Chunk(ids, maxDeleteBatch) {
+			out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+				Bucket: &s.bucket,
+				Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)},
+			})
+			if err != nil {
+				return s3Error(err, prefix)
+			}
+			failed = append(failed, out.Errors...)
+		}
+		if len(failed) > 0 {
+			e := failed[0]
+			key := strings.TrimPrefix(aws.ToString(e.Key), s.prefix)
+			return prism.Wrap(
+				fmt.Errorf("DeleteObjects under %s/ failed for %d objects, among them %s: %s: %s",
+					prefix, len(failed), key, aws.ToString(e.Code), aws.ToString(e.Message)),
+				http.StatusBadGateway, prism.CodeStorage, "storage error")
+		}
 	}
 	return nil
 }

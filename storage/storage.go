@@ -43,6 +43,11 @@ type Storage interface {
 	Put(ctx context.Context, key string, data []byte, opts PutOptions) (Info, error)
 	// Delete removes key. A missing key is a 404 *prism.Error.
 	Delete(ctx context.Context, key string) error
+	// DeletePrefix removes every object whose key starts with prefix + "/"
+	// (prefix is a key-like path, validated like a key; the object at
+	// prefix itself is NOT removed). Removing nothing is not an error. It
+	// is used to purge all the rendered variants stored under a source key.
+	DeletePrefix(ctx context.Context, prefix string) error
 	// PresignPost returns a form with which a browser uploads straight to
 	// the backend at key until expiry, limited to image/* content types and
 	// to between 1 and maxBytes bytes. Backends that cannot answer a 501

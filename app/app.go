@@ -1,0 +1,103 @@
+// Package app assembles Prism from its configuration: storage, libvips, the
+// caches, the catalog and the HTTP handler. Every entry point (the server,
+// the Lambda function) starts Prism through it, so they cannot drift apart.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/server"
+	"github.com/prism-image/prism/storage"
+)
+
+// App is a running Prism.
+type App struct {
+	Handler *server.Server
+	Catalog *catalog.Catalog
+	closers []func()
+}
+
+// New starts libvips and opens everything cfg names. Close releases it all.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	a := &App{}
+	store, err := storage.New(ctx, cfg.Storage, cfg.S3PathStyle)
+	if err != nil {
+		return nil, err
+	}
+	if err := imaging.Startup(cfg.VipsConcurrency); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, imaging.Shutdown)
+	proc := imaging.NewProcessor(imaging.Config{
+		MaxSourcePixels: cfg.MaxSourcePixels,
+		MaxFrames:       cfg.MaxFrames,
+		Quality:         imaging.Quality{JPEG: cfg.QualityJPEG, WebP: cfg.QualityWebP, AVIF: cfg.QualityAVIF},
+	})
+
+	o := cache.Options{
+		TTL: cfg.MetadataTTL, MissingTTL: cfg.MissingTTL, Timeout: cfg.RedisTimeout,
+		Logger: log, Registerer: prometheus.DefaultRegisterer,
+	}
+	var meta cache.MetadataStore
+	var index cache.VariantIndex
+	if cfg.RedisURL == "" {
+		m := cache.NewMemory(cfg.MetadataEntries, o)
+		a.closers = append(a.closers, func() { _ = m.Close() })
+		meta = m
+	} else {
+		r, err := cache.NewRedis(cfg.RedisURL, o)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = r.Close() })
+		meta, index = r, r.VariantIndex()
+	}
+
+	variants := cache.NewVariants(cfg.CacheBytes)
+	invalidators := []catalog.Invalidator{variants}
+	var derived *cache.Derived
+	if cfg.DerivedURL != "" {
+		dstore, err := storage.New(ctx, cfg.DerivedURL, cfg.S3PathStyle)
+		if err != nil {
+			a.Close()
+			return nil, errors.Join(errors.New("derived store"), err)
+		}
+		derived = cache.NewDerived(dstore, index, log)
+		a.closers = append(a.closers, derived.Close)
+		invalidators = append(invalidators, derived)
+	}
+
+	a.Catalog = catalog.New(store, meta, proc, cfg.MaxSourceBytes, log, invalidators...)
+	// Closed before libvips shuts down: it may still be learning an original.
+	a.closers = append(a.closers, a.Catalog.Close)
+	a.Handler = server.New(server.Config{
+		MaxSourceBytes: cfg.MaxSourceBytes,
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		BrowserTTL:     cfg.BrowserTTL,
+		CDNTTL:         cfg.CDNTTL,
+		StorageTimeout: cfg.StorageTimeout,
+		Timeout:        cfg.Timeout,
+		Workers:        cfg.WorkerCount(),
+		Queue:          cfg.QueueLength(),
+		APIKeys:        cfg.Keys(),
+		PublicURL:      cfg.PublicURL,
+		PresignExpiry:  cfg.PresignExpiry,
+	}, a.Catalog, proc, variants, derived, log)
+	return a, nil
+}
+
+// Close releases what New opened, last opened first.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
