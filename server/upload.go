@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -137,10 +138,19 @@ func (s *Server) putImage(c echo.Context) error {
 
 func (s *Server) store(c echo.Context, key string, data []byte, opts catalog.PutOptions) error {
 	c.Set(logKey, key)
-	if err := writableKey(key); err != nil {
+	err := writableKey(key)
+	if err != nil {
 		return err
 	}
-	m, created, err := s.catalog.Put(c.Request().Context(), key, data, opts)
+	// Validating an upload decodes it: it takes a worker like a transform.
+	var m prism.Metadata
+	var created bool
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.Timeout)
+	defer cancel()
+	admitted := s.admission.do(ctx, func() { m, created, err = s.catalog.Put(ctx, key, data, opts) })
+	if admitted != nil {
+		return admitted
+	}
 	if err != nil {
 		return err
 	}
