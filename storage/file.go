@@ -36,13 +36,14 @@ var tmpDir = filepath.Join(ReservedDir, "tmp")
 const purgeSuffix = ".purge"
 
 // maxCommitAttempts bounds the times Put makes key's directory and commits
-// the file into it; see Put.
-const maxCommitAttempts = 10
+// the file into it; see Put. An attempt costs a few system calls, and
+// DeletePrefix purging the directory in a tight loop can take several.
+const maxCommitAttempts = 100
 
 // staleTemp is the age past which a temporary file, or a directory that
 // DeletePrefix was removing, is taken for the leftover of a crashed process
-// and removed by NewFile. No live Put takes
-// anywhere near as long, and other processes may share the folder.
+// and removed by NewFile. No live Put or DeletePrefix takes anywhere near as
+// long, and other processes may share the folder.
 const staleTemp = time.Hour
 
 // NewFile returns a File storage rooted at dir, creating dir if it is missing.
@@ -129,7 +130,8 @@ func (s *File) Stat(ctx context.Context, key string) (Info, error) {
 // Put implements Storage. The data is written to a new file in .prism/tmp
 // and fsynced, then renamed over key, or with IfNoneMatch hard-linked to key
 // (which fails if key exists, in the same step), so that readers see the old
-// file or the new one whole. Missing parent directories of key are created.
+// file or the new one whole. Missing parent directories of key are created
+// (again, should a DeletePrefix take them away before the commit).
 // opts.ContentType is not recorded: the file backend records none.
 //
 // The new file's modification time, the ETag's main part, is set to a clock
@@ -162,35 +164,39 @@ func (s *File) Put(ctx context.Context, key string, data []byte, opts PutOptions
 
 	name := filepath.FromSlash(key)
 	dir := filepath.Dir(name)
+	// A DeletePrefix may take a directory away while MkdirAll makes it,
+	// or before the commit: make it anew. (The bound only guards against
+	// an ENOENT that has another cause.)
 	for attempt := 1; ; attempt++ {
-		var err error
+		retry := attempt < maxCommitAttempts
 		if dir != "." {
-			err = s.root.MkdirAll(dir, 0o755)
-		}
-		if err == nil {
-			if err := ctx.Err(); err != nil {
-				return Info{}, contextError(err)
-			}
-			if opts.IfNoneMatch {
-				err = s.root.Link(tmp, name)
-			} else {
-				err = s.root.Rename(tmp, name)
-			}
-			if err == nil {
-				renamed = !opts.IfNoneMatch
-				break
+			if err := s.root.MkdirAll(dir, 0o755); err != nil {
+				if retry && errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return Info{}, putError(err, key)
 			}
 		}
-		// A DeletePrefix may have taken a directory away while MkdirAll
-		// made it, or since: make it anew. (The bound only guards
-		// against an ENOENT that has another cause.)
-		if errors.Is(err, fs.ErrNotExist) && attempt < maxCommitAttempts {
+		if err := ctx.Err(); err != nil {
+			return Info{}, contextError(err)
+		}
+		var err error
+		if opts.IfNoneMatch {
+			err = s.root.Link(tmp, name)
+		} else {
+			err = s.root.Rename(tmp, name)
+		}
+		switch {
+		case err == nil:
+			renamed = !opts.IfNoneMatch
+		case retry && errors.Is(err, fs.ErrNotExist):
 			continue
-		}
-		if opts.IfNoneMatch && errors.Is(err, fs.ErrExist) {
+		case opts.IfNoneMatch && errors.Is(err, fs.ErrExist):
 			return Info{}, prism.Wrap(err, http.StatusPreconditionFailed, prism.CodePreconditionFailed, "already exists: "+key)
+		default:
+			return Info{}, putError(err, key)
 		}
-		return Info{}, putError(err, key)
+		break
 	}
 	// Make the new directory entry durable too. The object is in place
 	// whatever this says, so a failure cannot fail the Put.

@@ -218,6 +218,9 @@ const maxDeleteBatch = 1000
 // Any failure is a 502 *prism.Error naming the first, and how many there
 // were, after the rest of the page has been deleted; later pages are left
 // alone. Objects put under prefix while the listing runs may survive it.
+//
+// MinIO, unlike S3, lists nothing under the name of an object + "/": there,
+// objects stored under another object's key survive DeletePrefix of that key.
 func (s *S3) DeletePrefix(ctx context.Context, prefix string) error {
 	if err := ValidateKey(prefix); err != nil {
 		return err
