@@ -10,7 +10,7 @@ DEV_KEY_FILE  := .dev-api-key
 
 export MALLOC_ARENA_MAX = 2
 
-.PHONY: run build deps test-deps minio seed test vet clean
+.PHONY: run build deps test-deps minio seed test vet clean bench
 
 run: build seed
 	@test -s $(DEV_KEY_FILE) || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > $(DEV_KEY_FILE)
@@ -53,6 +53,11 @@ seed:
 test: test-deps
 	$(GO) vet ./...
 	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+
+# The load harness (benchmarks/README.md): starts bin/server, drives it and
+# writes benchmarks/RESULTS.md. Flags pass through: make bench BENCH_FLAGS='-duration 5s'
+bench: deps build
+	$(GO) run ./benchmarks/cmd/loadbench -server bin/server $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -234,11 +234,11 @@ func background(o Options, def Color) Color {
 func toSRGB(img *vips.ImageRef) error {
 	cmyk := img.Interpretation() == vips.InterpretationCMYK
 	if img.HasICCProfile() || cmyk {
-		fallback := vips.SRGBIEC6196621ICCProfilePath
+		fallback := srgbProfile
 		if cmyk {
 			fallback = "cmyk"
 		}
-		if err := img.TransformICCProfileWithFallback(vips.SRGBIEC6196621ICCProfilePath, fallback); err != nil {
+		if err := img.TransformICCProfileWithFallback(srgbProfile, fallback); err != nil {
 			return err
 		}
 	}

@@ -12,13 +12,27 @@ import (
 // would only pin memory.
 func Startup(concurrency int) error {
 	vips.LoggingSettings(nil, vips.LogLevelError)
-	return vips.Startup(&vips.Config{
+	if err := vips.Startup(&vips.Config{
 		ConcurrencyLevel: concurrency,
 		MaxCacheFiles:    0,
 		MaxCacheMem:      0,
 		MaxCacheSize:     0,
-	})
+	}); err != nil {
+		return err
+	}
+	// govips writes its sRGB profile to a file on first use, and publishes
+	// the path before the file is written: write it now, before any
+	// concurrent pipeline can read a half-made profile.
+	path, err := vips.GetSRGBIEC6196621ICCProfilePath()
+	if err != nil {
+		return fmt.Errorf("libvips sRGB profile: %w", err)
+	}
+	srgbProfile = path
+	return nil
 }
+
+// srgbProfile is the path of the sRGB ICC profile outputs are converted to.
+var srgbProfile string
 
 // Shutdown stops libvips. No pipeline may run after it.
 func Shutdown() { vips.Shutdown() }

@@ -1,0 +1,69 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Main is the loadbench command: it parses args (flags only), runs the
+// harness, prints the Markdown table on stdout, progress on stderr, writes
+// the table to -out, and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Server, "server", cfg.Server, "the server binary to start (make build makes it)")
+	fs.StringVar(&cfg.Image, "image", "", "the source photo (default testdata/images/"+PhotoName+")")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each scenario, and of the in-process limit")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients of (b) cached hits and (c) 304 revalidations")
+	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of (a) uncached transforms (2 × cores)")
+	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of (d) overload")
+	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of (e) uploads (one per core)")
+	fs.IntVar(&cfg.LimitWorkers, "limit-workers", cfg.LimitWorkers, "goroutines of the in-process libvips limit (one per core)")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "client timeout of one request")
+	fs.DurationVar(&cfg.RecoveryWait, "recovery-wait", cfg.RecoveryWait, "after (d), longest wait for the server's RSS to fall under 200 MB")
+	out := fs.String("out", "benchmarks/RESULTS.md", `file to write the table to ("" writes none)`)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "loadbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+
+	// The report quotes every flag's effective value, defaults included.
+	var used []string
+	fs.VisitAll(func(f *flag.Flag) {
+		v := f.Value.String()
+		if v == "" {
+			v = `""`
+		}
+		used = append(used, "-"+f.Name+" "+v)
+	})
+	cfg.Flags = strings.Join(used, " ")
+	cfg.Progress = stderr
+
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadbench:", err)
+		return 1
+	}
+	table := rep.Markdown()
+	fmt.Fprint(stdout, "\n"+table)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+			fmt.Fprintln(stderr, "loadbench:", err)
+			return 1
+		}
+		fmt.Fprintln(stderr, "loadbench: wrote", *out)
+	}
+	return 0
+}

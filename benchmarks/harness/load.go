@@ -1,0 +1,268 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CacheHeader names the layer that served a response (hit-memory,
+// hit-derived or miss); the harness counts its values where the server
+// sends it.
+const CacheHeader = "X-Prism-Cache"
+
+// Result is one scenario's figures.
+type Result struct {
+	Name     string
+	Desc     string
+	Clients  int
+	Requests int           // responses received, whatever their status
+	Elapsed  time.Duration // from the first request to the last answer
+	P50      time.Duration // latency percentiles over every response
+	P95      time.Duration
+	P99      time.Duration
+	Status   map[int]int     // responses per status code; they sum to Requests
+	Errors   int             // transport errors other than timeouts (no status)
+	Timeouts int             // requests that hit the client timeout (no status)
+	Cache    map[string]int  // responses per X-Prism-Cache value, where sent
+	ByStatus map[int]Latency // latency percentiles per status
+	PeakRSS  int64           // bytes, of the server process
+
+	end time.Time
+}
+
+// Latency is the percentiles of one status's responses.
+type Latency struct{ P50, P99 time.Duration }
+
+// PerSecond is responses per second.
+func (r *Result) PerSecond() float64 { return rate(r.Requests, r.Elapsed) }
+
+// StatusPerSecond is responses of one status per second.
+func (r *Result) StatusPerSecond(code int) float64 { return rate(r.Status[code], r.Elapsed) }
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// driver is the HTTP side: one keep-alive client shared by every scenario.
+type driver struct {
+	cfg    Config
+	client *http.Client
+	pid    int
+}
+
+func newDriver(cfg Config, base string, pid int) *driver {
+	conns := max(cfg.Clients, cfg.UncachedClients, cfg.OverloadClients, cfg.UploadClients)
+	tr := &http.Transport{
+		Proxy:               nil, // loopback: never through a proxy
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * conns,
+		MaxIdleConnsPerHost: 2 * conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &driver{cfg: cfg, client: &http.Client{Transport: tr, Timeout: cfg.Timeout}, pid: pid}
+}
+
+func (d *driver) close() { d.client.CloseIdleConnections() }
+
+// warm asks for url until it answers 200 and returns its ETag.
+func (d *driver) warm(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("warming %s: %w", url, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", fmt.Errorf("warming %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("warming %s: status %d: %s", url, resp.StatusCode, body)
+	}
+	etag := resp.Header.Get("ETag")
+	if etag == "" {
+		return "", fmt.Errorf("warming %s: no ETag to revalidate", url)
+	}
+	return etag, nil
+}
+
+// requester makes a scenario's n-th request. done, when not nil, is told
+// the status the request got (0 when it got none: a transport error).
+type requester func(n int64) (req *http.Request, done func(status int), err error)
+
+// clientStats is what one client goroutine saw.
+type clientStats struct {
+	latencies map[int][]time.Duration // per status
+	status    map[int]int
+	cache     map[string]int
+	errors    int
+	timeouts  int
+	lastErr   error
+	end       time.Time
+}
+
+// drive runs clients goroutines, each sending mk's requests one after the
+// other until the duration is over (a request in flight then is still
+// answered and counted), while sampling the server's RSS.
+func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk requester) (*Result, error) {
+	sampler := startPeakSampler(d.pid)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		next  int64
+		stats = make([]*clientStats, clients)
+	)
+	seq := func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		next++
+		return next - 1
+	}
+	start := time.Now()
+	deadline := start.Add(d.cfg.Duration)
+	var buildErr error
+	for i := range clients {
+		s := &clientStats{latencies: map[int][]time.Duration{}, status: map[int]int{}, cache: map[string]int{}, end: start}
+		stats[i] = s
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				req, done, err := mk(seq())
+				if err != nil {
+					mu.Lock()
+					buildErr = err
+					mu.Unlock()
+					return
+				}
+				status := d.do(ctx, req, s)
+				if done != nil {
+					done(status)
+				}
+				if s.lastErr != nil {
+					// Do not spin on a dead server: the loop stays bounded.
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	peak := sampler.stop()
+	if buildErr != nil {
+		return nil, buildErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	r := &Result{Name: name, Desc: desc, Clients: clients, Status: map[int]int{}, Cache: map[string]int{},
+		ByStatus: map[int]Latency{}, PeakRSS: peak, end: start}
+	var all []time.Duration
+	byStatus := map[int][]time.Duration{}
+	var lastErr error
+	for _, s := range stats {
+		for code, l := range s.latencies {
+			all = append(all, l...)
+			byStatus[code] = append(byStatus[code], l...)
+		}
+		for k, v := range s.status {
+			r.Status[k] += v
+		}
+		for k, v := range s.cache {
+			r.Cache[k] += v
+		}
+		r.Errors += s.errors
+		r.Timeouts += s.timeouts
+		if s.end.After(r.end) {
+			r.end = s.end
+		}
+		if s.lastErr != nil {
+			lastErr = s.lastErr
+		}
+	}
+	r.Requests = len(all)
+	r.Elapsed = r.end.Sub(start)
+	slices.Sort(all)
+	r.P50, r.P95, r.P99 = percentile(all, 0.50), percentile(all, 0.95), percentile(all, 0.99)
+	for code, l := range byStatus {
+		slices.Sort(l)
+		r.ByStatus[code] = Latency{P50: percentile(l, 0.50), P99: percentile(l, 0.99)}
+	}
+	if r.Requests == 0 {
+		return nil, fmt.Errorf("%s: no request was answered (%d transport errors, %d timeouts; last: %v)", name, r.Errors, r.Timeouts, lastErr)
+	}
+	return r, nil
+}
+
+// do sends one request and reads the whole answer, so the connection is
+// kept alive for the next. It returns the status, or 0 for none.
+func (d *driver) do(ctx context.Context, req *http.Request, s *clientStats) int {
+	req = req.WithContext(ctx)
+	t0 := time.Now()
+	resp, err := d.client.Do(req)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	s.end = time.Now()
+	if err != nil {
+		s.lastErr = err
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			s.timeouts++
+		} else {
+			s.errors++
+		}
+		return 0
+	}
+	s.lastErr = nil
+	s.latencies[resp.StatusCode] = append(s.latencies[resp.StatusCode], s.end.Sub(t0))
+	s.status[resp.StatusCode]++
+	if v := resp.Header.Get(CacheHeader); v != "" {
+		s.cache[v]++
+	}
+	return resp.StatusCode
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(float64(len(sorted))*p)) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func (r *Result) statusText() string {
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(r.Status)) {
+		parts = append(parts, fmt.Sprintf("%d: %d", code, r.Status[code]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *Result) cacheText() string {
+	if len(r.Cache) == 0 {
+		return "—"
+	}
+	var parts []string
+	for _, v := range slices.Sorted(maps.Keys(r.Cache)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", strings.ReplaceAll(v, "|", "/"), r.Cache[v]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,256 @@
+package harness
+
+import (
+	"bufio"
+	"debug/buildinfo"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/davidbyttow/govips/v2/vips"
+)
+
+// Report is one run's figures and the machine they were measured on.
+type Report struct {
+	Date       time.Time
+	CPU        string // model name from /proc/cpuinfo
+	LoadAvg    string // /proc/loadavg's 1, 5 and 15 minute load when the run started
+	Cores      int
+	GoVersion  string // the harness's toolchain
+	ServerGo   string // the toolchain that built the server, when readable
+	Vips       string // libvips, as govips was built against it
+	Server     string // the binary
+	ServerEnv  []string
+	Source     string // the photo: name and size
+	Flags      string
+	Config     Config
+	IdleRSS    int64 // bytes, before the first scenario
+	Limit      Limit
+	Scenarios  []*Result
+	Recovery   Recovery
+	SourceSize int
+	SourceW    int // pixels, once libvips has read the photo's header
+	SourceH    int
+}
+
+func newReport(cfg Config, serverPath, photoPath string, photo []byte) *Report {
+	r := &Report{
+		Date:       time.Now().UTC(),
+		CPU:        cpuModel(),
+		LoadAvg:    loadAverage(),
+		Cores:      runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+		Vips:       vips.Version,
+		Server:     cfg.Server,
+		Flags:      cfg.Flags,
+		Config:     cfg,
+		Source:     filepath.Base(photoPath),
+		SourceSize: len(photo),
+	}
+	if bi, err := buildinfo.ReadFile(serverPath); err == nil {
+		r.ServerGo = bi.GoVersion
+	}
+	// What the server inherits beyond the embedded defaults.
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if name == "PRISM_STORAGE" || name == "PRISM_API_KEYS" || name == "PRISM_ADDR" || name == "MALLOC_ARENA_MAX" {
+			continue
+		}
+		if strings.HasPrefix(name, "PRISM_") || strings.HasPrefix(name, "VIPS_") || strings.HasPrefix(name, "MALLOC_") ||
+			name == "GOMEMLIMIT" || name == "GOGC" || name == "GOMAXPROCS" || name == "GODEBUG" {
+			r.ServerEnv = append(r.ServerEnv, kv)
+		}
+	}
+	slices.Sort(r.ServerEnv)
+	return r
+}
+
+// loadAverage says how busy the machine was before the run: figures
+// measured beside other work are not the machine's.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH + " (no /proc/cpuinfo)"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// Scenario is the result of the named scenario, or nil.
+func (r *Report) Scenario(name string) *Result {
+	for _, s := range r.Scenarios {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Ratio is the headline: 200 responses per second of (a) over the
+// in-process limit's images per second.
+func (r *Report) Ratio() float64 {
+	a := r.Scenario(Uncached)
+	if a == nil || r.Limit.PerSecond() == 0 {
+		return 0
+	}
+	return a.StatusPerSecond(200) / r.Limit.PerSecond()
+}
+
+// Target is one line of issue 4's targets, with what this run measured.
+type Target struct {
+	What, Goal, Measured string
+	Met                  bool
+}
+
+// Targets evaluates issue 4's targets. They assume 32 clients for (b) and
+// (c) and 64 for (d), on the 2-core development machine; the measured
+// column says how many clients there were.
+func (r *Report) Targets() []Target {
+	var ts []Target
+	a, b, c, d := r.Scenario(Uncached), r.Scenario(CachedHits), r.Scenario(Revalidation), r.Scenario(Overload)
+	if a != nil {
+		ts = append(ts, Target{
+			"Uncached `?w=400&quality=80` on the 17.6 MP JPEG", "≥ 0.95 × the in-process libvips limit",
+			fmt.Sprintf("%.2f × (%.1f vs %.1f images/s, %d clients)", r.Ratio(), a.StatusPerSecond(200), r.Limit.PerSecond(), a.Clients),
+			r.Ratio() >= 0.95,
+		})
+	}
+	if b != nil {
+		ts = append(ts,
+			Target{"Cached hits: throughput", "≥ 10,000 req/s at 32 clients",
+				fmt.Sprintf("%.0f req/s (%d clients)", b.StatusPerSecond(200), b.Clients), b.StatusPerSecond(200) >= 10_000},
+			Target{"Cached hits: latency", "p99 < 5 ms at 32 clients",
+				fmt.Sprintf("p99 %s ms", ms(b.P99)), b.Status[200] > 0 && b.P99 < 5*time.Millisecond},
+		)
+	}
+	if b != nil && c != nil {
+		ts = append(ts, Target{"304 revalidations", "at least as fast as cached hits",
+			fmt.Sprintf("%.0f vs %.0f req/s", c.StatusPerSecond(304), b.StatusPerSecond(200)),
+			c.Status[304] > 0 && c.StatusPerSecond(304) >= b.StatusPerSecond(200)})
+	}
+	if d != nil {
+		others := d.Requests - d.Status[200] - d.Status[429]
+		ts = append(ts,
+			Target{"Overload: outcomes", "only 200 and 429: zero 5xx, zero timeouts",
+				fmt.Sprintf("%s; %d transport errors, %d timeouts (%d clients)", d.statusText(), d.Errors, d.Timeouts, d.Clients),
+				others == 0 && d.Errors == 0 && d.Timeouts == 0},
+			Target{"Overload: memory", "peak RSS < 600 MB",
+				mb(d.PeakRSS), d.PeakRSS < 600*MB},
+			Target{"Overload: recovery", fmt.Sprintf("under %s within 30 s of the load ending", mb(RecoveryRSS)),
+				r.recoveryText(), r.Recovery.Recovered && r.Recovery.After <= 30*time.Second},
+		)
+	}
+	return ts
+}
+
+func (r *Report) recoveryText() string {
+	if r.Recovery.Recovered {
+		return fmt.Sprintf("%.1f s (%s)", r.Recovery.After.Seconds(), mb(r.Recovery.Last))
+	}
+	return fmt.Sprintf(">%.0f s (last %s)", r.Recovery.Waited.Seconds(), mb(r.Recovery.Last))
+}
+
+// Markdown renders the report: the machine, the headline, the limit, one
+// row per scenario and the targets.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	p("# Prism load benchmark\n\n")
+	p("Written by `make bench` (benchmarks/cmd/loadbench); see benchmarks/README.md for what each figure means.\n\n")
+	p("| | |\n| --- | --- |\n")
+	p("| date | %s |\n", r.Date.Format("2006-01-02 15:04 MST"))
+	p("| CPU model | %s |\n", r.CPU)
+	p("| cores | %d |\n", r.Cores)
+	p("| load average | %s (1, 5, 15 min, when the run started) |\n", r.LoadAvg)
+	goVersion := r.GoVersion
+	if r.ServerGo != "" && r.ServerGo != r.GoVersion {
+		goVersion += " (server built with " + r.ServerGo + ")"
+	}
+	p("| Go version | %s |\n", goVersion)
+	p("| libvips version | %s |\n", r.Vips)
+	p("| flags | `%s` |\n", r.Flags)
+	env := "embedded defaults, with `PRISM_STORAGE=file://<temp dir>`, `PRISM_API_KEYS=<random>`, `MALLOC_ARENA_MAX=2`"
+	if len(r.ServerEnv) > 0 {
+		env += "; inherited: `" + strings.Join(r.ServerEnv, "`, `") + "`"
+	}
+	p("| server | `%s`: %s |\n", r.Server, env)
+	p("| source | %s (%d×%d, %.2f MP, %.1f MB) |\n", r.Source, r.SourceW, r.SourceH, float64(r.SourceW*r.SourceH)/1e6, float64(r.SourceSize)/MB)
+	p("| idle RSS | %s, before the first scenario |\n\n", mb(r.IdleRSS))
+
+	p("**Headline: uncached transforms over HTTP run at %.2f × the in-process libvips limit**", r.Ratio())
+	if a := r.Scenario(Uncached); a != nil {
+		p(" (%.1f images/s answered 200 by the server vs %.1f images/s in-process, on %d cores).", a.StatusPerSecond(200), r.Limit.PerSecond(), r.Cores)
+	}
+	p("\n\n## The libvips limit (in-process, no HTTP)\n\n")
+	p("The same pipeline (`imaging.Processor.Process`, `?w=<distinct>&quality=80`, libvips concurrency 1) on %d goroutines for %v, run while the server was idle.\n\n", r.Limit.Workers, r.Config.Duration)
+	p("| goroutines | images | images/s | p50 ms | p99 ms |\n| ---: | ---: | ---: | ---: | ---: |\n")
+	p("| %d | %d | %.1f | %s | %s |\n\n", r.Limit.Workers, r.Limit.Images, r.Limit.PerSecond(), ms(r.Limit.P50), ms(r.Limit.P99))
+
+	p("## Scenarios\n\n")
+	p("| scenario | clients | requests | req/s | p50 ms | p95 ms | p99 ms | status codes | transport errors | timeouts | %s | peak RSS |\n", CacheHeader)
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |\n")
+	for _, s := range r.Scenarios {
+		p("| %s | %d | %d | %.1f | %s | %s | %s | %s | %d | %d | %s | %s |\n",
+			s.Name, s.Clients, s.Requests, s.PerSecond(), ms(s.P50), ms(s.P95), ms(s.P99),
+			s.statusText(), s.Errors, s.Timeouts, s.cacheText(), mb(s.PeakRSS))
+	}
+	p("\n")
+	for _, s := range r.Scenarios {
+		p("- %s: %s", s.Name, s.Desc)
+		if len(s.ByStatus) > 1 { // mixed outcomes: each status's own latency
+			var parts []string
+			for _, code := range slices.Sorted(maps.Keys(s.ByStatus)) {
+				l := s.ByStatus[code]
+				parts = append(parts, fmt.Sprintf("%d p50 %s ms, p99 %s ms", code, ms(l.P50), ms(l.P99)))
+			}
+			p("; by status: %s", strings.Join(parts, "; "))
+		}
+		p(".\n")
+	}
+	p("- After (d), RSS back under %s: %s.\n\n", mb(RecoveryRSS), r.recoveryText())
+
+	p("## Targets (issue 4)\n\n")
+	p("| what | target | measured | met |\n| --- | --- | --- | --- |\n")
+	for _, t := range r.Targets() {
+		met := "not met"
+		if t.Met {
+			met = "met"
+		}
+		p("| %s | %s | %s | %s |\n", t.What, t.Goal, t.Measured, met)
+	}
+	return b.String()
+}
+
+// ms renders a latency in milliseconds, with more digits for small ones.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func mb(bytes int64) string { return fmt.Sprintf("%.0f MB", float64(bytes)/MB) }
