@@ -119,6 +119,7 @@ func (r *Report) Ratio() float64 {
 type Target struct {
 	What, Goal, Measured string
 	Met                  bool
+	Limit                string // when not met: what this run shows limits it
 }
 
 // Targets evaluates issue 4's targets. They assume 32 clients for (b) and
@@ -131,32 +132,38 @@ func (r *Report) Targets() []Target {
 		ts = append(ts, Target{
 			"Uncached `?w=400&quality=80` on the 17.6 MP JPEG", "≥ 0.95 × the in-process libvips limit",
 			fmt.Sprintf("%.2f × (%.1f vs %.1f images/s, %d clients)", r.Ratio(), a.StatusPerSecond(200), r.Limit.PerSecond(), a.Clients),
-			r.Ratio() >= 0.95,
+			r.Ratio() >= 0.95, "",
 		})
 	}
 	if b != nil {
 		ts = append(ts,
 			Target{"Cached hits: throughput", "≥ 10,000 req/s at 32 clients",
-				fmt.Sprintf("%.0f req/s (%d clients)", b.StatusPerSecond(200), b.Clients), b.StatusPerSecond(200) >= 10_000},
+				fmt.Sprintf("%.0f req/s (%d clients)", b.StatusPerSecond(200), b.Clients), b.StatusPerSecond(200) >= 10_000, ""},
 			Target{"Cached hits: latency", "p99 < 5 ms at 32 clients",
-				fmt.Sprintf("p99 %s ms", ms(b.P99)), b.Status[200] > 0 && b.P99 < 5*time.Millisecond},
+				fmt.Sprintf("p99 %s ms", ms(b.P99)), b.Status[200] > 0 && b.P99 < 5*time.Millisecond, ""},
 		)
+		if c != nil && c.Status[304] > 0 {
+			ts[len(ts)-1].Limit = fmt.Sprintf("the load generator and the server share the machine's %d cores, "+
+				"at %.0f req/s: in the same run, 304s, which send no image at all, had p99 %s ms, so the tail is CPU "+
+				"scheduling between the two processes rather than the work of serving a cached image", r.Cores,
+				b.StatusPerSecond(200), ms(c.P99))
+		}
 	}
 	if b != nil && c != nil {
 		ts = append(ts, Target{"304 revalidations", "at least as fast as cached hits",
 			fmt.Sprintf("%.0f vs %.0f req/s", c.StatusPerSecond(304), b.StatusPerSecond(200)),
-			c.Status[304] > 0 && c.StatusPerSecond(304) >= b.StatusPerSecond(200)})
+			c.Status[304] > 0 && c.StatusPerSecond(304) >= b.StatusPerSecond(200), ""})
 	}
 	if d != nil {
 		others := d.Requests - d.Status[200] - d.Status[429]
 		ts = append(ts,
 			Target{"Overload: outcomes", "only 200 and 429: zero 5xx, zero timeouts",
 				fmt.Sprintf("%s; %d transport errors, %d timeouts (%d clients)", d.statusText(), d.Errors, d.Timeouts, d.Clients),
-				others == 0 && d.Errors == 0 && d.Timeouts == 0},
+				others == 0 && d.Errors == 0 && d.Timeouts == 0, ""},
 			Target{"Overload: memory", "peak RSS < 600 MB",
-				mb(d.PeakRSS), d.PeakRSS < 600*MB},
+				mb(d.PeakRSS), d.PeakRSS < 600*MB, ""},
 			Target{"Overload: recovery", fmt.Sprintf("under %s within 30 s of the load ending", mb(RecoveryRSS)),
-				r.recoveryText(), r.Recovery.Recovered && r.Recovery.After <= 30*time.Second},
+				r.recoveryText(), r.Recovery.Recovered && r.Recovery.After <= 30*time.Second, ""},
 		)
 	}
 	return ts
@@ -237,6 +244,11 @@ func (r *Report) Markdown() string {
 			met = "met"
 		}
 		p("| %s | %s | %s | %s |\n", t.What, t.Goal, t.Measured, met)
+	}
+	for _, t := range r.Targets() {
+		if !t.Met && t.Limit != "" {
+			p("\n%s, not met: %s.\n", t.What, t.Limit)
+		}
 	}
 	return b.String()
 }
