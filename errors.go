@@ -33,6 +33,7 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeInvalidBody        = "invalid_body"
 	CodeBusy               = "busy"
+	CodeInvalidSignature   = "invalid_signature"
 )
 
 // Error is an error with the HTTP status it should be answered with.

@@ -6,12 +6,17 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/cdn"
 	"github.com/prism-image/prism/config"
 	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/server"
@@ -22,6 +27,7 @@ import (
 type App struct {
 	Handler *server.Server
 	Catalog *catalog.Catalog
+	Derived *cache.Derived // nil without PRISM_DERIVED_URL
 	closers []func()
 }
 
@@ -72,8 +78,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			return nil, errors.Join(errors.New("derived store"), err)
 		}
 		derived = cache.NewDerived(dstore, index, log)
+		a.Derived = derived
 		a.closers = append(a.closers, derived.Close)
 		invalidators = append(invalidators, derived)
+	}
+
+	if cfg.CloudFrontDistributionID != "" {
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1")) // CloudFront's API region
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("cloudfront: %w", err)
+		}
+		cf := cdn.NewCloudFront(cloudfront.NewFromConfig(awsCfg), cfg.CloudFrontDistributionID, cdn.Options{}, log)
+		a.closers = append(a.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cf.Close(ctx)
+		})
+		invalidators = append(invalidators, cf)
 	}
 
 	a.Catalog = catalog.New(store, meta, proc, cfg.MaxSourceBytes, log, invalidators...)
@@ -91,6 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		APIKeys:        cfg.Keys(),
 		PublicURL:      cfg.PublicURL,
 		PresignExpiry:  cfg.PresignExpiry,
+		SigningKey:     signingKey(cfg.SigningKey),
 	}, a.Catalog, proc, variants, derived, log)
 	return a, nil
 }
@@ -100,4 +123,11 @@ func (a *App) Close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}
+}
+
+func signingKey(k string) []byte {
+	if k == "" {
+		return nil
+	}
+	return []byte(k)
 }

@@ -50,6 +50,9 @@ type Config struct {
 	Workers    int
 	Queue      int
 	Timeout    time.Duration
+
+	SigningKey               string
+	CloudFrontDistributionID string
 }
 
 // WorkerCount is the number of pipelines that run at once.
@@ -112,6 +115,8 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: one per CPU)")
 	fs.IntVar(&c.Queue, "queue", 0, "requests that may wait for a worker before 429 (0: 8 per worker)")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time a transform may take, queueing included, before 503")
+	fs.StringVar(&c.SigningKey, "signing-key", "", "when set, transform URLs must carry s=, an HMAC-SHA256 signature with this key")
+	fs.StringVar(&c.CloudFrontDistributionID, "cloudfront-distribution-id", "", "CloudFront distribution to invalidate when an original changes")
 }
 
 // Load reads the configuration from args (without the program name) and

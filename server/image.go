@@ -18,6 +18,7 @@ import (
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/storage"
+	"github.com/prism-image/prism/urlsign"
 )
 
 // pipelineVersion is part of every variant ETag, so that a change to how
@@ -39,6 +40,11 @@ func (s *Server) image(c echo.Context) error {
 		return err
 	}
 	c.Set(logParams, opts.Canonical())
+	if s.cfg.SigningKey != nil && !opts.IsZero() {
+		if err := s.checkSignature(r); err != nil {
+			return err
+		}
+	}
 
 	// Cached metadata answers missing keys, oversized sources and
 	// revalidations without touching storage.
@@ -51,6 +57,18 @@ func (s *Server) image(c echo.Context) error {
 		return s.original(c, key, meta, known)
 	}
 	return s.variant(c, key, opts, meta, known)
+}
+
+// checkSignature refuses a transform URL that is not signed with the key.
+func (s *Server) checkSignature(r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get(prism.SignatureParam) == "" {
+		return prism.Errorf(http.StatusForbidden, prism.CodeInvalidSignature, "transform URLs must be signed: s= is missing")
+	}
+	if !urlsign.Verify(s.cfg.SigningKey, r.URL.EscapedPath(), q) {
+		return prism.Errorf(http.StatusForbidden, prism.CodeInvalidSignature, "the signature s= does not match this URL")
+	}
+	return nil
 }
 
 func notFound() error { return prism.Errorf(http.StatusNotFound, prism.CodeNotFound, "no such image") }

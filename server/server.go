@@ -32,6 +32,7 @@ type Config struct {
 	APIKeys        []string      // bearer keys for writes; none: writes are refused
 	PublicURL      string        // base of the URLs the upload API answers; "": from the request
 	PresignExpiry  time.Duration // lifetime of direct-upload forms
+	SigningKey     []byte        // when set, transform URLs must be signed (urlsign)
 }
 
 // Server answers the URL API and the upload API.

@@ -1,6 +1,10 @@
 // Command server runs Prism as a long-lived HTTP service: it loads the
 // configuration, assembles Prism and serves it until SIGTERM, then drains
 // in-flight requests.
+//
+//	server [flags]             serve
+//	server health [flags]      exit 0 when the server at -addr answers /healthz
+//	server sign [flags] URL    print URL signed with -signing-key
 package main
 
 import (
@@ -18,10 +22,21 @@ import (
 
 	"github.com/prism-image/prism/app"
 	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/urlsign"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	args := os.Args[1:]
+	cmd := run
+	if len(args) > 0 {
+		switch args[0] {
+		case "health":
+			cmd, args = health, args[1:]
+		case "sign":
+			cmd, args = sign, args[1:]
+		}
+	}
+	if err := cmd(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
@@ -75,5 +90,51 @@ func run(args []string) error {
 		return fmt.Errorf("drain: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// health checks the server that the configuration describes, for container
+// health checks: exit status 0 when GET /healthz answers 200.
+func health(args []string) error {
+	cfg, err := config.Load(args, os.Stdout)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	res, err := c.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("unhealthy: %s", res.Status)
+	}
+	return nil
+}
+
+// sign prints its last argument, a URL, signed with the signing key.
+func sign(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: server sign [flags] URL")
+	}
+	cfg, err := config.Load(args[:len(args)-1], os.Stdout)
+	if err != nil {
+		return err
+	}
+	if cfg.SigningKey == "" {
+		return errors.New("no signing key: set PRISM_SIGNING_KEY or -signing-key")
+	}
+	signed, err := urlsign.SignURL([]byte(cfg.SigningKey), args[len(args)-1])
+	if err != nil {
+		return err
+	}
+	fmt.Println(signed)
 	return nil
 }

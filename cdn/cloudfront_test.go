@@ -1,0 +1,182 @@
+package cdn
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+)
+
+const (
+	accessKey = "AKIDPRISMTEST"
+	secretKey = "prism-test-secret"
+	distID    = "E2PRISMTEST"
+)
+
+// fakeCloudFront is the in-process stand-in for CloudFront's API, which
+// cannot run here. It checks every request as CloudFront would: the path,
+// the body, and the SigV4 signature, recomputed from the request itself.
+type fakeCloudFront struct {
+	t        *testing.T
+	mu       sync.Mutex
+	batches  [][]string
+	refs     []string
+	failures int // answer this many requests with a throttling error first
+}
+
+type invalidationBatch struct {
+	XMLName         xml.Name `xml:"InvalidationBatch"`
+	CallerReference string
+	Paths           struct {
+		Quantity int
+		Items    []string `xml:"Items>Path"`
+	}
+}
+
+func (f *fakeCloudFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if r.Method != http.MethodPost || r.URL.Path != "/2020-05-31/distribution/"+distID+"/invalidation" {
+		f.t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+		http.Error(w, "no", http.StatusNotFound)
+		return
+	}
+	if err := checkSignature(r, body); err != nil {
+		f.t.Errorf("signature: %v", err)
+		http.Error(w, "bad signature", http.StatusForbidden)
+		return
+	}
+	var b invalidationBatch
+	if err := xml.Unmarshal(body, &b); err != nil || b.Paths.Quantity != len(b.Paths.Items) || b.CallerReference == "" {
+		f.t.Errorf("body %s: %v", body, err)
+	}
+	f.mu.Lock()
+	fail := f.failures > 0
+	if fail {
+		f.failures--
+	}
+	f.refs = append(f.refs, b.CallerReference)
+	if !fail {
+		f.batches = append(f.batches, b.Paths.Items)
+	}
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "text/xml")
+	if fail {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code><Message>slow down</Message></Error><RequestId>x</RequestId></ErrorResponse>`)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `<?xml version="1.0"?><Invalidation><Id>I%d</Id><Status>InProgress</Status><CreateTime>2026-11-22T00:00:00Z</CreateTime><InvalidationBatch><CallerReference>%s</CallerReference><Paths><Quantity>%d</Quantity></Paths></InvalidationBatch></Invalidation>`,
+		len(f.batches), b.CallerReference, len(b.Paths.Items))
+}
+
+// checkSignature recomputes the request's SigV4 signature over the headers
+// it says it signed, with the same time and credentials.
+func checkSignature(r *http.Request, body []byte) error {
+	auth := r.Header.Get("Authorization")
+	date := r.Header.Get("X-Amz-Date")
+	prefix := "AWS4-HMAC-SHA256 Credential=" + accessKey + "/" + date[:8] + "/us-east-1/cloudfront/aws4_request, SignedHeaders="
+	if !strings.HasPrefix(auth, prefix) {
+		return fmt.Errorf("Authorization %q lacks %q", auth, prefix)
+	}
+	signed := strings.Split(strings.SplitN(strings.TrimPrefix(auth, prefix), ",", 2)[0], ";")
+	when, err := time.Parse("20060102T150405Z", date)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	for _, h := range signed {
+		if h != "host" {
+			req.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "cloudfront", "us-east-1", when); err != nil {
+		return err
+	}
+	if got := req.Header.Get("Authorization"); got != auth {
+		return fmt.Errorf("recomputed signature differs:\n got %s\nsent %s", got, auth)
+	}
+	return nil
+}
+
+func newTestCloudFront(t *testing.T, fake *fakeCloudFront, o Options) *CloudFront {
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	client := cloudfront.New(cloudfront.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+	})
+	return NewCloudFront(client, distID, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func TestInvalidationsAreBatched(t *testing.T) {
+	fake := &fakeCloudFront{t: t}
+	c := newTestCloudFront(t, fake, Options{Window: 100 * time.Millisecond, MaxPaths: 3})
+	keys := []string{"a.jpg", "uploads/2026/my cat.jpg", "a.jpg", "b.png", "c.gif", "d.webp"}
+	start := time.Now()
+	for _, k := range keys {
+		c.Invalidate(context.Background(), k)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Errorf("Invalidate blocked for %v", d)
+	}
+	c.Close(context.Background())
+	want := [][]string{{"/a.jpg*", "/uploads/2026/my%20cat.jpg*", "/b.png*"}, {"/c.gif*", "/d.webp*"}}
+	if !slices.EqualFunc(fake.batches, want, slices.Equal[[]string]) {
+		t.Errorf("batches %q, want %q", fake.batches, want)
+	}
+}
+
+func TestInvalidationsAreRetried(t *testing.T) {
+	fake := &fakeCloudFront{t: t, failures: 2}
+	c := newTestCloudFront(t, fake, Options{Window: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
+	c.Invalidate(context.Background(), "x.jpg")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fake.mu.Lock()
+		n, refs := len(fake.batches), slices.Clone(fake.refs)
+		fake.mu.Unlock()
+		if n == 1 {
+			if len(refs) != 3 || refs[0] != refs[2] {
+				t.Errorf("tries %d with references %q: want 3 tries of one batch", len(refs), refs)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no invalidation after retries: %d requests", len(refs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close(context.Background())
+}
+
+func TestPath(t *testing.T) {
+	for key, want := range map[string]string{
+		"cat.jpg":                 "/cat.jpg*",
+		"uploads/2026/11/cat.jpg": "/uploads/2026/11/cat.jpg*",
+		"a b/ü?.jpg":              "/a%20b/%C3%BC%3F.jpg*",
+	} {
+		if got := Path(key); got != want {
+			t.Errorf("Path(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
