@@ -10,7 +10,7 @@ DEV_KEY_FILE  := .dev-api-key
 
 export MALLOC_ARENA_MAX = 2
 
-.PHONY: run build deps test-deps minio seed test vet clean bench
+.PHONY: run build deps test-deps minio seed test vet clean bench docker
 
 run: build seed
 	@test -s $(DEV_KEY_FILE) || od -An -tx1 -N16 /dev/urandom | tr -d ' \n' > $(DEV_KEY_FILE)
@@ -27,8 +27,9 @@ run: build seed
 	@echo
 	PRISM_ADDR=$(ADDR) PRISM_API_KEYS="$${PRISM_API_KEYS:-$$(cat $(DEV_KEY_FILE))}" ./bin/server
 
+# Every command (server, lambda) into bin/. CI and the Dockerfile build with it.
 build: deps
-	$(GO) build -o bin/server ./cmd/server
+	$(GO) build -o bin/ ./cmd/...
 
 deps:
 	@scripts/install-deps.sh
@@ -50,7 +51,7 @@ seed:
 	@test -f data/samples/animated.gif || cp testdata/images/animated-loop-3.gif data/samples/animated.gif
 	@test -f data/samples/alpha.png || cp testdata/images/with-alpha.png data/samples/alpha.png
 
-test: test-deps
+test: test-deps build
 	$(GO) vet ./...
 	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
 
@@ -58,6 +59,11 @@ test: test-deps
 # writes benchmarks/RESULTS.md. Flags pass through: make bench BENCH_FLAGS='-duration 5s'
 bench: deps build
 	$(GO) run ./benchmarks/cmd/loadbench -server bin/server $(BENCH_FLAGS)
+
+# Needs a Docker engine: the server image (ECS) and the Lambda image.
+docker:
+	docker build -t prism:latest .
+	docker build --target lambda -t prism-lambda:latest .
 
 clean:
 	rm -rf bin
