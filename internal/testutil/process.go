@@ -29,7 +29,7 @@ func BuildBinary(pkg, dir string) (string, error) {
 type Process struct {
 	URL string
 	Cmd *exec.Cmd
-	out *syncBuffer
+	out *SyncBuffer
 }
 
 // Output is everything the process wrote to stdout and stderr so far.
@@ -54,7 +54,7 @@ func StartServer(bin string, env ...string) (*Process, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin)
 	cmd.Env = append(append(os.Environ(), "PRISM_ADDR="+addr), env...)
-	out := &syncBuffer{}
+	out := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -79,20 +79,20 @@ func StartServer(bin string, env ...string) (*Process, error) {
 	return nil, fmt.Errorf("%s did not become healthy:\n%s", bin, out.String())
 }
 
-// syncBuffer is a bytes.Buffer safe for a process to write while a test
-// reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one goroutine (or process) to write
+// while a test reads.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
