@@ -91,19 +91,33 @@ func (d *Derived) Get(ctx context.Context, k VariantKey) (Variant, bool) {
 	return Variant{Data: data, ContentType: ct}, true
 }
 
+// Put stores v for k now, and records it in the index.
+func (d *Derived) Put(ctx context.Context, k VariantKey, v Variant) error {
+	name := objectName(k)
+	if _, err := d.store.Put(ctx, name, v.Data, storage.PutOptions{ContentType: v.ContentType}); err != nil {
+		return err
+	}
+	if d.index != nil {
+		d.index.Add(ctx, k.Source, name)
+	}
+	return nil
+}
+
+// PresignGet returns a URL from which anyone may fetch the variant stored
+// for k until expiry (see storage.Storage.PresignGet): a 501 *prism.Error
+// unless the store is S3.
+func (d *Derived) PresignGet(ctx context.Context, k VariantKey, expiry time.Duration) (string, error) {
+	return d.store.PresignGet(ctx, objectName(k), expiry)
+}
+
 // SaveAsync stores v for k in the background. When the queue is full the
 // variant is dropped: the store is an optimisation, never a bottleneck.
 func (d *Derived) SaveAsync(k VariantKey, v Variant) {
 	job := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		name := objectName(k)
-		if _, err := d.store.Put(ctx, name, v.Data, storage.PutOptions{ContentType: v.ContentType}); err != nil {
-			d.log.Warn("derived store write failed", "key", name, "err", err)
-			return
-		}
-		if d.index != nil {
-			d.index.Add(ctx, k.Source, name)
+		if err := d.Put(ctx, k, v); err != nil {
+			d.log.Warn("derived store write failed", "key", objectName(k), "err", err)
 		}
 	}
 	select {

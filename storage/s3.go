@@ -295,6 +295,30 @@ func (s *S3) PresignPost(ctx context.Context, key string, maxBytes int64, expiry
 	return PresignedPost{URL: req.URL, Fields: req.Values, Key: key, Expires: expires}, nil
 }
 
+// maxPresignExpiry is the longest a SigV4 presigned URL may live.
+const maxPresignExpiry = 7 * 24 * time.Hour
+
+// PresignGet implements Storage with a SigV4 presigned GetObject URL for key
+// (under Prefix), valid for expiry. It is computed locally: no request is
+// made, and the object need not exist yet. URL is path-style when PathStyle
+// is set.
+func (s *S3) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	if expiry <= 0 || expiry > maxPresignExpiry {
+		return "", fmt.Errorf("storage: PresignGet: expiry %v must be positive and at most %v", expiry, maxPresignExpiry)
+	}
+	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: &s.bucket,
+		Key:    aws.String(s.prefix + key),
+	}, s3.WithPresignExpires(expiry))
+	if err != nil {
+		return "", s3Error(err, key)
+	}
+	return req.URL, nil
+}
+
 // policyExpiration returns the expiration of a POST policy document.
 func policyExpiration(policy string) (time.Time, error) {
 	doc, err := base64.StdEncoding.DecodeString(policy)

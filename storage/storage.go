@@ -53,6 +53,12 @@ type Storage interface {
 	// to between 1 and maxBytes bytes. Backends that cannot answer a 501
 	// *prism.Error (code not_implemented).
 	PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error)
+	// PresignGet returns a URL from which anyone may GET key, without
+	// credentials, until expiry (at most 7 days). It does not check that key
+	// exists: a missing key is the backend's 404 when the URL is fetched.
+	// Backends that cannot answer a 501 *prism.Error (code
+	// not_implemented). It hands responses too large for Lambda to S3.
+	PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
 // PutOptions modify a Put.
