@@ -25,6 +25,9 @@ import (
 
 // App is a running Prism.
 type App struct {
+	// flushers send work a request left in the background; see Flush.
+	flushers []func(context.Context)
+
 	Handler *server.Server
 	Catalog *catalog.Catalog
 	Derived *cache.Derived // nil without PRISM_DERIVED_URL
@@ -96,6 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			cf.Close(ctx)
 		})
 		invalidators = append(invalidators, cf)
+		a.flushers = append(a.flushers, cf.Flush)
 	}
 
 	a.Catalog = catalog.New(store, meta, proc, cfg.MaxSourceBytes, log, invalidators...)
@@ -116,6 +120,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		SigningKey:     signingKey(cfg.SigningKey),
 	}, a.Catalog, proc, variants, derived, log)
 	return a, nil
+}
+
+// Flush finishes background work a request started (CDN invalidations),
+// within ctx: for Lambda, which freezes the process between invocations.
+func (a *App) Flush(ctx context.Context) {
+	for _, f := range a.flushers {
+		f(ctx)
+	}
 }
 
 // Close releases what New opened, last opened first.

@@ -106,6 +106,15 @@ func (c *CloudFront) Invalidate(_ context.Context, key string) {
 	}
 }
 
+// Flush sends what is pending now, retrying until ctx ends: for a process
+// that may be frozen between requests (Lambda), where the background window
+// would not run.
+func (c *CloudFront) Flush(ctx context.Context) {
+	for batch := c.take(); len(batch) > 0; batch = c.take() {
+		c.send(batch, ctx.Done())
+	}
+}
+
 // Close sends what is pending, giving up after ctx ends.
 func (c *CloudFront) Close(ctx context.Context) {
 	close(c.stop)

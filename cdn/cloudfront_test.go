@@ -169,6 +169,17 @@ func TestInvalidationsAreRetried(t *testing.T) {
 	c.Close(context.Background())
 }
 
+func TestFlushSendsAtOnce(t *testing.T) {
+	fake := &fakeCloudFront{t: t}
+	c := newTestCloudFront(t, fake, Options{Window: time.Hour})
+	c.Invalidate(context.Background(), "frozen.jpg")
+	c.Flush(context.Background())
+	if !slices.EqualFunc(fake.batches, [][]string{{"/frozen.jpg*"}}, slices.Equal[[]string]) {
+		t.Errorf("batches after Flush: %q", fake.batches)
+	}
+	c.Close(context.Background())
+}
+
 func TestPath(t *testing.T) {
 	for key, want := range map[string]string{
 		"cat.jpg":                 "/cat.jpg*",
