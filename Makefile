@@ -54,6 +54,18 @@ seed:
 test: test-deps build
 	$(GO) vet ./...
 	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+	node --test cdn/
+	$(MAKE) lint-deploy
+
+# CloudFormation: cfn-lint (npm, pinned in deploy/.tools) given the current
+# resource specification from @aws-cdk/cfnspec (docs/deploy.md), on every
+# template and on broken copies that it must reject.
+.PHONY: lint-deploy
+lint-deploy:
+	@if [ ! -f deploy/.tools/node_modules/.package-lock.json ] || [ deploy/.tools/package-lock.json -nt deploy/.tools/node_modules/.package-lock.json ]; then \
+		npm ci --prefix deploy/.tools --no-audit --no-fund --ignore-scripts; fi
+	node deploy/lint.mjs
+	node --test deploy/
 
 # The load harness (benchmarks/README.md): starts bin/server, drives it and
 # writes benchmarks/RESULTS.md. Flags pass through: make bench BENCH_FLAGS='-duration 5s'

@@ -17,15 +17,16 @@ import (
 )
 
 // Canonical is the message a signature covers: the URL path, "?", and the
-// transform parameters of query sorted by name (then value), each as
-// name=value with query escaping, joined by "&". Unknown parameters (utm_*,
-// fbclid…) and s itself are left out, so trackers appended to a signed URL,
-// or a reordered query, do not break it.
+// transform parameters of query sorted by name, each as name=value with
+// query escaping, joined by "&". A repeated parameter counts by its first
+// value, as it does for the transform (and as the CDN function keeps it).
+// Unknown parameters (utm_*, fbclid…) and s itself are left out, so
+// trackers appended to a signed URL, or a reordered query, do not break it.
 func Canonical(path string, query url.Values) string {
 	var pairs []string
 	for _, name := range prism.TransformParams {
-		for _, v := range query[name] {
-			pairs = append(pairs, url.QueryEscape(name)+"="+url.QueryEscape(v))
+		if vs := query[name]; len(vs) > 0 {
+			pairs = append(pairs, url.QueryEscape(name)+"="+url.QueryEscape(vs[0]))
 		}
 	}
 	slices.Sort(pairs)

@@ -37,6 +37,8 @@ func TestSignAndVerify(t *testing.T) {
 		{"garbage", u.EscapedPath(), "w=400&quality=80&s=%%%", "secret", false},
 		{"truncated", u.EscapedPath(), "w=400&quality=80&s=" + sig[:40], "secret", false},
 		{"alias is another message", u.EscapedPath(), "w=400&q=80&s=" + sig, "secret", false},
+		{"repeats after the first value do not count", u.EscapedPath(), "w=400&quality=80&w=9&s=" + sig, "secret", true},
+		{"the first value does", u.EscapedPath(), "w=9&w=400&quality=80&s=" + sig, "secret", false},
 	}
 	for _, tt := range tests {
 		q, _ := url.ParseQuery(tt.query)
