@@ -23,13 +23,8 @@ import (
 // TestS3PresignPost posts real browser-style forms to MinIO with what
 // PresignPost returns.
 func TestS3PresignPost(t *testing.T) {
-	m := testutil.StartMinIO(t)
-	testutil.SetAWSEnv(t, m)
+	s, m := startS3(t, "originals")
 	ctx := context.Background()
-	s, err := NewS3(ctx, S3Options{Bucket: m.Bucket, Prefix: "originals", PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	jpeg := testutil.ReadTestImage(t, "320x240.jpg")
 	maxBytes := int64(len(jpeg))
 

@@ -21,13 +21,8 @@ import (
 // credentials, and checks that the URL grants that one object, for that
 // long, and nothing else.
 func TestS3PresignGet(t *testing.T) {
-	m := testutil.StartMinIO(t)
-	testutil.SetAWSEnv(t, m)
+	s, m := startS3(t, "derived")
 	ctx := context.Background()
-	s, err := NewS3(ctx, S3Options{Bucket: m.Bucket, Prefix: "derived", PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	jpeg := testutil.ReadTestImage(t, "320x240.jpg")
 	if _, err := s.Put(ctx, "a dir/photo 1.jpg", jpeg, PutOptions{ContentType: "image/jpeg"}); err != nil {
 		t.Fatal(err)

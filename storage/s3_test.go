@@ -18,15 +18,9 @@ import (
 // TestS3ContentType checks that the content type S3 records comes through,
 // and that NewS3 finds MinIO through the standard AWS environment.
 func TestS3ContentType(t *testing.T) {
-	m := testutil.StartMinIO(t)
-	testutil.SetAWSEnv(t, m)
+	s, m := startS3(t, "")
 	m.Put(t, "photo.jpg", []byte("jpeg bytes"), "image/jpeg")
-
 	ctx := context.Background()
-	s, err := NewS3(ctx, S3Options{Bucket: m.Bucket, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	info, err := s.Stat(ctx, "photo.jpg")
 	if err != nil {
 		t.Fatal(err)
@@ -133,14 +127,9 @@ func TestS3Unreachable(t *testing.T) {
 // TestS3ObjectChanged checks that a ranged read of an object replaced since
 // Open fails rather than mixing two versions.
 func TestS3ObjectChanged(t *testing.T) {
-	m := testutil.StartMinIO(t)
-	testutil.SetAWSEnv(t, m)
+	s, m := startS3(t, "")
 	m.Put(t, "a.bin", testData, "")
 	ctx := context.Background()
-	s, err := NewS3(ctx, S3Options{Bucket: m.Bucket, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	o, err := s.Open(ctx, "a.bin")
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,19 @@ type backend struct {
 	requests *atomic.Int64
 }
 
+// startS3 starts a MinIO and returns an S3 backend on its bucket, under
+// prefix.
+func startS3(t *testing.T, prefix string) (*S3, *testutil.MinIO) {
+	t.Helper()
+	m := testutil.StartMinIO(t)
+	testutil.SetAWSEnv(t, m)
+	s, err := NewS3(context.Background(), S3Options{Bucket: m.Bucket, Prefix: prefix, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, m
+}
+
 // backends returns a file backend and an S3 backend on a fresh MinIO, both
 // holding fixtures.
 func backends(t *testing.T) []backend {
