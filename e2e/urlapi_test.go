@@ -240,6 +240,8 @@ func TestErrors(t *testing.T) {
 		{"GET", "/img/flowers.jpeg?webp=2", 400, "invalid_param", "webp"},
 		{"GET", "/img/flowers.jpeg?bg=xyz", 400, "invalid_param", "bg"},
 		{"GET", "/img/flowers.jpeg?background=%2312", 400, "invalid_param", "background"},
+		{"GET", "/img/flowers.jpeg?w=%zz", 400, "invalid_param", ""},
+		{"GET", "/img/flowers.jpeg?w=100&q=%", 400, "invalid_param", ""},
 		{"GET", "/img/missing.jpg", 404, "not_found", ""},
 		{"GET", "/img/missing.jpg?w=100", 404, "not_found", ""},
 		{"HEAD", "/img/missing.jpg?w=100", 404, "not_found", ""},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -35,7 +36,13 @@ func (s *Server) image(c echo.Context) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
-	opts, err := imaging.ParseOptions(r.URL.Query())
+	// r.URL.Query() would silently drop a malformed pair, and with it,
+	// say, the w= the client meant.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return prism.Errorf(http.StatusBadRequest, prism.CodeInvalidParam, "malformed query string: %v", err)
+	}
+	opts, err := imaging.ParseOptions(query)
 	if err != nil {
 		return err
 	}
