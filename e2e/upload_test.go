@@ -114,6 +114,10 @@ func TestUploadLifecycle(t *testing.T) {
 		if res.Header.Get("Location") != m.URL {
 			t.Errorf("Location %q, want %q", res.Header.Get("Location"), m.URL)
 		}
+		// A POST answers 201 even over an existing key; a PUT tells 200.
+		if again := send(t, "POST", b.proc.URL+"/v1/images", apiKey, ct, body); again.StatusCode != http.StatusCreated {
+			t.Errorf("second POST to the key: %d %s", again.StatusCode, again.body)
+		}
 
 		original := get(t, m.URL)
 		if !bytes.Equal(original.body, image(t, "flowers.jpeg")) || original.Header.Get("ETag") != m.ETag {

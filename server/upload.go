@@ -119,7 +119,7 @@ func (s *Server) postImage(c echo.Context) error {
 		sum := sha256.Sum256(data)
 		key = datedKey(hex.EncodeToString(sum[:])[:12], filename, imaging.Sniff(data))
 	}
-	return s.store(c, key, data, catalog.PutOptions{})
+	return s.store(c, key, data, catalog.PutOptions{}, true)
 }
 
 // putImage stores the raw body at exactly the key in the path.
@@ -133,10 +133,13 @@ func (s *Server) putImage(c echo.Context) error {
 		return err
 	}
 	inm := strings.TrimSpace(c.Request().Header.Get("If-None-Match"))
-	return s.store(c, key, data, catalog.PutOptions{IfNoneMatch: inm == "*"})
+	return s.store(c, key, data, catalog.PutOptions{IfNoneMatch: inm == "*"}, false)
 }
 
-func (s *Server) store(c echo.Context, key string, data []byte, opts catalog.PutOptions) error {
+// store validates and stores an upload. A POST always answers 201 (it made
+// a new image, even over an old one); a PUT answers 201 when the key is new
+// and 200 when it replaced one.
+func (s *Server) store(c echo.Context, key string, data []byte, opts catalog.PutOptions, post bool) error {
 	c.Set(logKey, key)
 	err := writableKey(key)
 	if err != nil {
@@ -156,7 +159,7 @@ func (s *Server) store(c echo.Context, key string, data []byte, opts catalog.Put
 	}
 	m.URL = s.publicURL(c, key)
 	status := http.StatusOK
-	if created {
+	if created || post {
 		status = http.StatusCreated
 		c.Response().Header().Set("Location", m.URL)
 	}
