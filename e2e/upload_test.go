@@ -115,9 +115,11 @@ func TestUploadLifecycle(t *testing.T) {
 			t.Errorf("Location %q, want %q", res.Header.Get("Location"), m.URL)
 		}
 		// A POST answers 201 even over an existing key; a PUT tells 200.
-		if again := send(t, "POST", b.proc.URL+"/v1/images", apiKey, ct, body); again.StatusCode != http.StatusCreated {
-			t.Errorf("second POST to the key: %d %s", again.StatusCode, again.body)
+		repost := send(t, "POST", b.proc.URL+"/v1/images", apiKey, ct, body)
+		if repost.StatusCode != http.StatusCreated {
+			t.Fatalf("second POST to the key: %d %s", repost.StatusCode, repost.body)
 		}
+		m = decodeMeta(t, repost) // the same bytes, stored anew
 
 		original := get(t, m.URL)
 		if !bytes.Equal(original.body, image(t, "flowers.jpeg")) || original.Header.Get("ETag") != m.ETag {
