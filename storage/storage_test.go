@@ -209,8 +209,7 @@ func testNotFound(t *testing.T, b backend) {
 }
 
 func testInvalidKey(t *testing.T, b backend) {
-	ctx := context.Background()
-	for _, key := range []string{
+	wantInvalidKeys(t, b, []string{
 		"",
 		"../secret.txt",
 		"../etc/passwd",
@@ -223,7 +222,15 @@ func testInvalidKey(t *testing.T, b backend) {
 		"nested//dir/b.jpg",
 		"nested/dir/",
 		"./a.bin",
-	} {
+	})
+}
+
+// wantInvalidKeys checks that every operation refuses every key with a 400
+// before touching storage.
+func wantInvalidKeys(t *testing.T, b backend, keys []string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, key := range keys {
 		o, err := b.st.Open(ctx, key)
 		if err == nil {
 			o.Close()
@@ -231,6 +238,16 @@ func testInvalidKey(t *testing.T, b backend) {
 		wantStatus(t, "Open("+key+")", err, http.StatusBadRequest, prism.CodeInvalidKey)
 		_, err = b.st.Stat(ctx, key)
 		wantStatus(t, "Stat("+key+")", err, http.StatusBadRequest, prism.CodeInvalidKey)
+		_, err = b.st.Put(ctx, key, []byte("x"), PutOptions{})
+		wantStatus(t, "Put("+key+")", err, http.StatusBadRequest, prism.CodeInvalidKey)
+		_, err = b.st.Put(ctx, key, []byte("x"), PutOptions{IfNoneMatch: true})
+		wantStatus(t, "Put("+key+", IfNoneMatch)", err, http.StatusBadRequest, prism.CodeInvalidKey)
+		err = b.st.Delete(ctx, key)
+		wantStatus(t, "Delete("+key+")", err, http.StatusBadRequest, prism.CodeInvalidKey)
+		if b.name == "s3" {
+			_, err = b.st.PresignPost(ctx, key, 1000, time.Minute)
+			wantStatus(t, "PresignPost("+key+")", err, http.StatusBadRequest, prism.CodeInvalidKey)
+		}
 	}
 }
 
