@@ -22,6 +22,8 @@ import (
 	"github.com/prism-image/prism/internal/testutil"
 )
 
+// metadata is the upload API's JSON, spelt out here rather than decoded into
+// prism.Metadata, so that a renamed field or tag shows as a broken API.
 type metadata struct {
 	Key           string    `json:"key"`
 	URL           string    `json:"url"`
