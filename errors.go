@@ -5,6 +5,7 @@
 package prism
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUndecodable      = "undecodable_image"
 	CodeTooLarge         = "source_too_large"
+	CodeOutputTooLarge   = "output_too_large"
 	CodeStorage          = "storage_error"
 	CodeStorageTimeout   = "storage_timeout"
 	CodeInternal         = "internal_error"
@@ -35,6 +37,30 @@ const (
 	CodeBusy               = "busy"
 	CodeInvalidSignature   = "invalid_signature"
 )
+
+// statuses is the one home of each code's HTTP status, for Fail.
+var statuses = map[string]int{
+	CodeInvalidParam:       http.StatusBadRequest,
+	CodeInvalidKey:         http.StatusBadRequest,
+	CodeInvalidBody:        http.StatusBadRequest,
+	CodeUnauthorized:       http.StatusUnauthorized,
+	CodeForbidden:          http.StatusForbidden,
+	CodeInvalidSignature:   http.StatusForbidden,
+	CodeNotFound:           http.StatusNotFound,
+	CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	CodePreconditionFailed: http.StatusPreconditionFailed,
+	CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	CodeUndecodable:        http.StatusUnsupportedMediaType,
+	CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	CodeTooLarge:           http.StatusUnprocessableEntity,
+	CodeOutputTooLarge:     http.StatusUnprocessableEntity,
+	CodeBusy:               http.StatusTooManyRequests,
+	CodeInternal:           http.StatusInternalServerError,
+	CodeNotImplemented:     http.StatusNotImplemented,
+	CodeStorage:            http.StatusBadGateway,
+	CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeStorageTimeout:     http.StatusGatewayTimeout,
+}
 
 // Error is an error with the HTTP status it should be answered with.
 // Param names the offending query parameter, when there is one.
@@ -64,6 +90,22 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// Fail returns an *Error with code and the status that code always has, so
+// that packages which know nothing of HTTP (imaging) can fail precisely.
+func Fail(code, format string, args ...any) *Error {
+	status, ok := statuses[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithCause sets e's underlying cause, kept for logs, and returns e.
+func (e *Error) WithCause(err error) *Error {
+	e.Err = err
+	return e
+}
+
 // InvalidParam returns a 400 naming the query parameter at fault.
 func InvalidParam(param, format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidParam, Param: param, Message: fmt.Sprintf(format, args...)}
@@ -82,6 +124,22 @@ func AsError(err error) *Error {
 		return pe
 	}
 	return Wrap(err, http.StatusInternalServerError, CodeInternal, "internal error")
+}
+
+// JSON is the error body every Prism answer carries:
+// {"error":{"status":…,"code":…,"param":…,"message":…}}.
+func (e *Error) JSON() []byte {
+	var body struct {
+		Error struct {
+			Status  int    `json:"status"`
+			Code    string `json:"code"`
+			Param   string `json:"param,omitempty"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Status, body.Error.Code, body.Error.Param, body.Error.Message = e.Status, e.Code, e.Param, e.Message
+	data, _ := json.Marshal(body) // strings and an int: cannot fail
+	return data
 }
 
 // StatusOf returns the HTTP status err should be answered with.

@@ -1,5 +1,5 @@
 // Package app assembles Prism from its configuration: storage, libvips, the
-// caches, the catalog and the HTTP handler. Every entry point (the server,
+// caches, the catalog, the image work and the HTTP handler. Every entry point (the server,
 // the Lambda function) starts Prism through it, so they cannot drift apart.
 package app
 
@@ -19,6 +19,7 @@ import (
 	"github.com/prism-image/prism/cdn"
 	"github.com/prism-image/prism/config"
 	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/render"
 	"github.com/prism-image/prism/server"
 	"github.com/prism-image/prism/storage"
 )
@@ -30,8 +31,9 @@ type App struct {
 
 	Handler *server.Server
 	Catalog *catalog.Catalog
+	Render  *render.Renderer
 	Derived *cache.Derived // nil without PRISM_DERIVED_URL
-	closers []func()
+	closers []func(context.Context)
 }
 
 // New starts libvips and opens everything cfg names. Close releases it all.
@@ -44,9 +46,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := imaging.Startup(cfg.VipsConcurrency); err != nil {
 		return nil, err
 	}
-	a.closers = append(a.closers, imaging.Shutdown)
+	a.closers = append(a.closers, func(context.Context) { imaging.Shutdown() })
 	proc := imaging.NewProcessor(imaging.Config{
 		MaxSourcePixels: cfg.MaxSourcePixels,
+		MaxOutputPixels: cfg.MaxOutputPixels,
+		MaxSVGPixels:    cfg.MaxSVGPixels,
 		MaxFrames:       cfg.MaxFrames,
 		Quality:         imaging.Quality{JPEG: cfg.QualityJPEG, WebP: cfg.QualityWebP, AVIF: cfg.QualityAVIF},
 	})
@@ -59,15 +63,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	var index cache.VariantIndex
 	if cfg.RedisURL == "" {
 		m := cache.NewMemory(cfg.MetadataEntries, o)
-		a.closers = append(a.closers, func() { _ = m.Close() })
+		a.closers = append(a.closers, func(context.Context) { _ = m.Close() })
 		meta = m
 	} else {
 		r, err := cache.NewRedis(cfg.RedisURL, o)
 		if err != nil {
-			a.Close()
+			a.Close(ctx)
 			return nil, err
 		}
-		a.closers = append(a.closers, func() { _ = r.Close() })
+		a.closers = append(a.closers, func(context.Context) { _ = r.Close() })
 		meta, index = r, r.VariantIndex()
 	}
 
@@ -77,23 +81,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if cfg.DerivedURL != "" {
 		dstore, err := storage.New(ctx, cfg.DerivedURL, cfg.S3PathStyle)
 		if err != nil {
-			a.Close()
+			a.Close(ctx)
 			return nil, errors.Join(errors.New("derived store"), err)
 		}
 		derived = cache.NewDerived(dstore, index, log)
 		a.Derived = derived
-		a.closers = append(a.closers, derived.Close)
+		a.closers = append(a.closers, func(context.Context) { derived.Close() })
 		invalidators = append(invalidators, derived)
 	}
 
 	if cfg.CloudFrontDistributionID != "" {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1")) // CloudFront's API region
 		if err != nil {
-			a.Close()
+			a.Close(ctx)
 			return nil, fmt.Errorf("cloudfront: %w", err)
 		}
 		cf := cdn.NewCloudFront(cloudfront.NewFromConfig(awsCfg), cfg.CloudFrontDistributionID, cdn.Options{}, log)
-		a.closers = append(a.closers, func() {
+		a.closers = append(a.closers, func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			cf.Close(ctx)
@@ -102,23 +106,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.flushers = append(a.flushers, cf.Flush)
 	}
 
-	a.Catalog = catalog.New(store, meta, proc, cfg.MaxSourceBytes, log, invalidators...)
-	// Closed before libvips shuts down: it may still be learning an original.
-	a.closers = append(a.closers, a.Catalog.Close)
-	a.Handler = server.New(server.Config{
+	a.Catalog = catalog.New(store, meta, catalog.Config{StorageTimeout: cfg.StorageTimeout, FailureTTL: cfg.MissingTTL}, invalidators...)
+	a.closers = append(a.closers, func(context.Context) { a.Catalog.Close() })
+	a.Render = render.New(render.Config{
+		Workers:        cfg.WorkerCount(),
+		Queue:          cfg.QueueLength(),
+		Timeout:        cfg.Timeout,
 		MaxSourceBytes: cfg.MaxSourceBytes,
+	}, a.Catalog, proc, variants, derived, log)
+	// Closed before libvips shuts down and before the stores it writes to:
+	// every pipeline has returned when it has.
+	a.closers = append(a.closers, a.Render.Close)
+	a.Handler = server.New(server.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		BrowserTTL:     cfg.BrowserTTL,
 		CDNTTL:         cfg.CDNTTL,
-		StorageTimeout: cfg.StorageTimeout,
-		Timeout:        cfg.Timeout,
-		Workers:        cfg.WorkerCount(),
-		Queue:          cfg.QueueLength(),
 		APIKeys:        cfg.Keys(),
 		PublicURL:      cfg.PublicURL,
 		PresignExpiry:  cfg.PresignExpiry,
 		SigningKey:     signingKey(cfg.SigningKey),
-	}, a.Catalog, proc, variants, derived, log)
+	}, a.Render, log)
 	return a, nil
 }
 
@@ -130,10 +137,12 @@ func (a *App) Flush(ctx context.Context) {
 	}
 }
 
-// Close releases what New opened, last opened first.
-func (a *App) Close() {
+// Close releases what New opened, last opened first. Image work still in
+// progress may finish until ctx ends, and is stopped then; libvips shuts
+// down only once every pipeline has returned.
+func (a *App) Close(ctx context.Context) {
 	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
+		a.closers[i](ctx)
 	}
 }
 

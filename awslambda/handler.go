@@ -54,12 +54,19 @@ import (
 	"github.com/prism-image/prism/storage"
 )
 
-// Catalog is what the S3 event handling needs of *catalog.Catalog.
+// Catalog is what S3 events and oversized originals need of
+// *catalog.Catalog.
 type Catalog interface {
 	Forget(ctx context.Context, key string)
-	NotFound(ctx context.Context, key string)
+	// Stat asks storage, and remembers a missing key as missing.
+	Stat(ctx context.Context, key string) (storage.Info, error)
+	PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
+
+// Analyzer is what S3 events need of *render.Renderer: the metadata of an
+// original, worked out under admission control and cached.
+type Analyzer interface {
 	Metadata(ctx context.Context, key string) (prism.Metadata, error)
-	Storage() storage.Storage
 }
 
 // DerivedStore is what oversized responses need of *cache.Derived.
@@ -80,8 +87,9 @@ const CodeResponseTooLarge = "response_too_large"
 
 // Config is what a Handler serves.
 type Config struct {
-	Handler http.Handler // the URL and upload APIs: app.App.Handler
-	Catalog Catalog      // app.App.Catalog
+	Handler  http.Handler // the URL and upload APIs: app.App.Handler
+	Catalog  Catalog      // app.App.Catalog
+	Analyzer Analyzer     // app.App.Render
 	Derived DerivedStore // nil: no derived store, so no redirects of large variants
 
 	// Storage and DerivedURL are PRISM_STORAGE and PRISM_DERIVED_URL: S3
@@ -111,6 +119,7 @@ func FromApp(a *app.App, cfg config.Config, log *slog.Logger) Config {
 	c := Config{
 		Handler:        a.Handler,
 		Catalog:        a.Catalog,
+		Analyzer:       a.Render,
 		Storage:        cfg.Storage,
 		DerivedURL:     cfg.DerivedURL,
 		RedirectExpiry: cfg.PresignExpiry,
@@ -145,8 +154,8 @@ func New(cfg Config) *Handler {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{cfg: cfg}
-	h.origins, _ = parseS3URL(cfg.Storage)
-	h.derived, _ = parseS3URL(cfg.DerivedURL)
+	h.origins = parseS3URL(cfg.Storage)
+	h.derived = parseS3URL(cfg.DerivedURL)
 	return h
 }
 
@@ -188,31 +197,22 @@ func isPresent(raw json.RawMessage) bool {
 	return len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
 }
 
-// s3Location is a bucket and a key prefix ("" or without slashes at
-// either end), as storage.New reads s3://BUCKET[/PREFIX].
-type s3Location struct {
-	bucket, prefix string
-}
+// s3Location is where a storage URL keeps its objects on S3; zero when it
+// is not on S3.
+type s3Location storage.Location
 
-func parseS3URL(u string) (s3Location, bool) {
-	rest, ok := strings.CutPrefix(u, "s3://")
-	if !ok {
-		return s3Location{}, false
-	}
-	bucket, prefix, _ := strings.Cut(rest, "/")
-	if bucket == "" {
-		return s3Location{}, false
-	}
-	return s3Location{bucket: bucket, prefix: strings.Trim(prefix, "/")}, true
+func parseS3URL(u string) s3Location {
+	loc, _ := storage.ParseURL(u)
+	return s3Location(loc)
 }
 
 // key returns the Prism key of objectKey in l, and whether it is in l.
 func (l s3Location) key(bucket, objectKey string) (string, bool) {
-	if l.bucket == "" || bucket != l.bucket {
+	if l.Bucket == "" || bucket != l.Bucket {
 		return "", false
 	}
-	if l.prefix == "" {
+	if l.Prefix == "" {
 		return objectKey, true
 	}
-	return strings.CutPrefix(objectKey, l.prefix+"/")
+	return strings.CutPrefix(objectKey, l.Prefix+"/")
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/render"
+	"github.com/prism-image/prism/server"
 )
 
 // v2Response is the answer to a Function URL or an API Gateway HTTP API
@@ -142,6 +144,9 @@ type recorded struct {
 	status int
 	header http.Header
 	body   []byte
+	// What the body is, when the server said: a variant, or an original.
+	variant  *render.Result
+	original string
 }
 
 // serve runs the HTTP handler on the request an event describes and
@@ -215,17 +220,27 @@ func (h *Handler) roundTrip(ctx context.Context, method, rawPath, rawQuery strin
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes()}
+	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes(), variant: w.variant, original: w.original}
 }
 
 // responseRecorder is the http.ResponseWriter the handler writes to.
 type responseRecorder struct {
-	header http.Header
-	sent   http.Header // header as of WriteHeader
-	status int
-	wrote  bool
-	body   bytes.Buffer
+	header   http.Header
+	sent     http.Header // header as of WriteHeader
+	status   int
+	wrote    bool
+	body     bytes.Buffer
+	variant  *render.Result
+	original string
 }
+
+// RecordVariant implements server.ResultRecorder.
+func (w *responseRecorder) RecordVariant(res render.Result) { w.variant = &res }
+
+// RecordOriginal implements server.ResultRecorder.
+func (w *responseRecorder) RecordOriginal(key string) { w.original = key }
+
+var _ server.ResultRecorder = (*responseRecorder)(nil)
 
 func (w *responseRecorder) Header() http.Header { return w.header }
 
@@ -323,56 +338,36 @@ func (rec *recorded) alb(multi bool) albResponse {
 	return res
 }
 
-// errorResponse is an error in Prism's JSON shape.
+// errorResponse is an error in Prism's JSON shape, as the server answers
+// its own.
 func errorResponse(status int, code, message string) *recorded {
-	var body struct {
-		Error struct {
-			Status  int    `json:"status"`
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	body.Error.Status, body.Error.Code, body.Error.Message = status, code, message
-	data, _ := json.Marshal(body)
-	cc := "public, max-age=60, s-maxage=60"
-	if status >= 500 {
-		cc = "public, max-age=10, s-maxage=10"
-	}
-	return &recorded{status: status, body: data, header: http.Header{
-		"Content-Type":           {"application/json"},
-		"Content-Length":         {strconv.Itoa(len(data))},
-		"Cache-Control":          {cc},
-		"X-Content-Type-Options": {"nosniff"},
-	}}
+	w := &responseRecorder{header: http.Header{}}
+	server.WriteError(w, http.MethodGet, prism.Errorf(status, code, "%s", message))
+	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes()}
 }
 
 // tooLarge replaces a response over Lambda's limit by a redirect to a copy
 // of it in S3: an original to the original, a variant to the derived store.
 func (h *Handler) tooLarge(ctx context.Context, rawPath string, rec *recorded, limit int) *recorded {
-	key, err := url.PathUnescape(strings.TrimPrefix(rawPath, "/"))
-	if err != nil {
-		key = ""
-	}
-	etag := rec.header.Get("ETag")
-	layer := rec.header.Get("X-Prism-Cache")
-	log := h.cfg.Log.With("key", key, "status", rec.status, "bytes", len(rec.body), "limit", limit)
+	log := h.cfg.Log.With("path", rawPath, "status", rec.status, "bytes", len(rec.body), "limit", limit)
 	expiry := h.cfg.RedirectExpiry
 
 	var location string
+	var err error
 	switch {
-	case key != "" && layer == "original" && h.cfg.Catalog != nil && (rec.status == http.StatusOK || rec.status == http.StatusPartialContent):
-		location, err = h.cfg.Catalog.Storage().PresignGet(ctx, key, expiry)
+	case rec.original != "" && h.cfg.Catalog != nil && (rec.status == http.StatusOK || rec.status == http.StatusPartialContent):
+		location, err = h.cfg.Catalog.PresignDownload(ctx, rec.original, expiry)
 		if err != nil {
 			return h.notRedirected(log, err, "PRISM_STORAGE=s3://… (originals this large are redirected to S3)")
 		}
-	case key != "" && rec.status == http.StatusOK && etag != "" && h.cfg.Derived != nil:
-		k := cache.VariantKey{Source: key, ID: etag}
+	case rec.variant != nil && rec.status == http.StatusOK && h.cfg.Derived != nil:
+		k := rec.variant.VariantKey
 		// Signing is local and fails at once on a store that is not S3.
 		if location, err = h.cfg.Derived.PresignGet(ctx, k, expiry); err != nil {
 			return h.notRedirected(log, err, "PRISM_DERIVED_URL=s3://…")
 		}
-		if layer != "hit-derived" { // else it is there already
-			v := cache.Variant{Data: rec.body, ContentType: rec.header.Get("Content-Type")}
+		if rec.variant.Layer != render.LayerDerived { // else it is there already
+			v := cache.Variant{Data: rec.variant.Data, ContentType: rec.variant.ContentType}
 			if err := h.cfg.Derived.Put(ctx, k, v); err != nil {
 				log.Error("storing an oversized response failed", "err", err)
 				return errorResponse(http.StatusBadGateway, prism.CodeStorage, "the response is over Lambda's size limit and could not be stored in the derived store")

@@ -19,6 +19,8 @@ import (
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/internal/testutil"
+	"github.com/prism-image/prism/render"
+	"github.com/prism-image/prism/server"
 	"github.com/prism-image/prism/storage"
 )
 
@@ -61,8 +63,20 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"v1"`)
 		h.Set("Cache-Control", "public, max-age=86400, s-maxage=31536000")
 		h.Set("Vary", "Accept")
-		h.Set("X-Prism-Cache", r.URL.Query().Get("layer"))
-		w.Write(bytes.Repeat([]byte{0xff}, n))
+		layer := r.URL.Query().Get("layer")
+		h.Set("X-Prism-Cache", layer)
+		data := bytes.Repeat([]byte{0xff}, n)
+		// As the server does: say what the body is.
+		key, _ := url.PathUnescape(strings.TrimPrefix(r.URL.Path, "/"))
+		if layer == "original" {
+			w.(server.ResultRecorder).RecordOriginal(key)
+		} else {
+			w.(server.ResultRecorder).RecordVariant(render.Result{
+				Data: data, ContentType: "image/png", ETag: `"v1"`,
+				VariantKey: cache.VariantKey{Source: key, ID: `"v1"`}, Layer: render.Layer(layer),
+			})
+		}
+		w.Write(data)
 	case r.URL.Path == "/missing":
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
@@ -415,9 +429,8 @@ func TestLambdaEnvDefaults(t *testing.T) {
 
 // fakeStorage answers Stat from a set of keys and signs fake URLs.
 type fakeStorage struct {
-	storage.Storage // nil: other methods are not used
-	present         map[string]bool
-	statErr         error
+	present map[string]bool
+	statErr error
 }
 
 func (s *fakeStorage) Stat(_ context.Context, key string) (storage.Info, error) {

@@ -70,7 +70,7 @@ func (h *Handler) s3Record(ctx context.Context, r events.S3EventRecord) (key, ou
 		return "", "the key is not valid form encoding", nil
 	}
 	bucket := r.S3.Bucket.Name
-	if _, ok := h.derived.key(bucket, objectKey); ok && (h.derived.prefix != "" || h.derived.bucket != h.origins.bucket) {
+	if _, ok := h.derived.key(bucket, objectKey); ok && (h.derived.Prefix != "" || h.derived.Bucket != h.origins.Bucket) {
 		return "", "in the derived store", nil
 	}
 	key, ok := h.origins.key(bucket, objectKey)
@@ -97,7 +97,7 @@ func (h *Handler) created(ctx context.Context, key string) (string, string, erro
 
 // learn caches key's metadata from storage.
 func (h *Handler) learn(ctx context.Context, key string) (string, string, error) {
-	_, err := h.cfg.Catalog.Metadata(ctx, key)
+	_, err := h.cfg.Analyzer.Metadata(ctx, key)
 	if err == nil {
 		return key, "updated", nil
 	}
@@ -118,12 +118,11 @@ func (h *Handler) learn(ctx context.Context, key string) (string, string, error)
 // it is back already (events may arrive out of order).
 func (h *Handler) removed(ctx context.Context, key string) (string, string, error) {
 	h.cfg.Catalog.Forget(ctx, key)
-	_, err := h.cfg.Catalog.Storage().Stat(ctx, key)
+	_, err := h.cfg.Catalog.Stat(ctx, key)
 	switch {
 	case err == nil:
 		return h.learn(ctx, key)
-	case prism.StatusOf(err) == http.StatusNotFound:
-		h.cfg.Catalog.NotFound(ctx, key)
+	case prism.StatusOf(err) == http.StatusNotFound: // now remembered as missing
 		return key, "removed", nil
 	}
 	return key, "", err

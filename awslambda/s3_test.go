@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/internal/testutil"
@@ -21,10 +22,21 @@ type fakeCatalog struct {
 }
 
 func (c *fakeCatalog) Forget(_ context.Context, key string) { c.calls = append(c.calls, "forget "+key) }
-func (c *fakeCatalog) NotFound(_ context.Context, key string) {
-	c.calls = append(c.calls, "notfound "+key)
+
+// Stat is storage's, and remembers a missing key, as the catalog's does.
+func (c *fakeCatalog) Stat(ctx context.Context, key string) (storage.Info, error) {
+	info, err := c.store.Stat(ctx, key)
+	if prism.StatusOf(err) == http.StatusNotFound {
+		c.calls = append(c.calls, "notfound "+key)
+	}
+	return info, err
 }
-func (c *fakeCatalog) Storage() storage.Storage { return c.store }
+
+func (c *fakeCatalog) PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	return c.store.PresignGet(ctx, key, expiry)
+}
+
+// Metadata stands for the renderer's.
 func (c *fakeCatalog) Metadata(_ context.Context, key string) (prism.Metadata, error) {
 	c.calls = append(c.calls, "metadata "+key)
 	if err := c.metaErr[key]; err != nil {
@@ -51,7 +63,7 @@ func TestLambdaS3Events(t *testing.T) {
 			"gone.jpg":  prism.Errorf(http.StatusNotFound, prism.CodeNotFound, "not found"),
 			"flaky.jpg": prism.Errorf(http.StatusBadGateway, prism.CodeStorage, "storage error"),
 		}}
-		return New(Config{Handler: &stub{}, Catalog: cat, Storage: "s3://originals/prefix/", DerivedURL: "s3://originals/prefix/derived"}), cat
+		return New(Config{Handler: &stub{}, Catalog: cat, Analyzer: cat, Storage: "s3://originals/prefix/", DerivedURL: "s3://originals/prefix/derived"}), cat
 	}
 
 	t.Run("created", func(t *testing.T) {
@@ -131,7 +143,7 @@ func TestLambdaS3Events(t *testing.T) {
 
 	t.Run("no prefix", func(t *testing.T) {
 		cat := &fakeCatalog{store: &fakeStorage{}}
-		h := New(Config{Catalog: cat, Storage: "s3://b", DerivedURL: "s3://b/derived"})
+		h := New(Config{Catalog: cat, Analyzer: cat, Storage: "s3://b", DerivedURL: "s3://b/derived"})
 		invoke(t, h, s3Event(t, "s3-object-created.json", "b", "img/a.jpg", "derived/img/a.jpg/123"))
 		if !slices.Equal(cat.calls, []string{"forget img/a.jpg", "metadata img/a.jpg"}) {
 			t.Errorf("calls %q", cat.calls)
@@ -140,7 +152,7 @@ func TestLambdaS3Events(t *testing.T) {
 
 	t.Run("file storage", func(t *testing.T) {
 		cat := &fakeCatalog{store: &fakeStorage{}}
-		h := New(Config{Catalog: cat, Storage: "file://./data"})
+		h := New(Config{Catalog: cat, Analyzer: cat, Storage: "file://./data"})
 		invoke(t, h, s3Event(t, "s3-object-created.json", "b", "a.jpg"))
 		if len(cat.calls) != 0 {
 			t.Errorf("calls %q with originals in a folder", cat.calls)

@@ -63,7 +63,7 @@ func TestSmokePipelineCases(t *testing.T) {
 	p := imaging.NewProcessor(imaging.DefaultConfig)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v, err := p.Process(testutil.ReadTestImage(t, c.source), parse(t, c.query), imaging.Accepts{})
+			v, err := p.Process(t.Context(), testutil.ReadTestImage(t, c.source), parse(t, c.query), imaging.Accepts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +83,7 @@ func BenchmarkProcess(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var out int
 			for b.Loop() {
-				v, err := p.Process(src, o, imaging.Accepts{})
+				v, err := p.Process(b.Context(), src, o, imaging.Accepts{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -107,7 +107,7 @@ func BenchmarkProcessParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				out := 0
 				for pb.Next() {
-					v, err := p.Process(src, o, imaging.Accepts{})
+					v, err := p.Process(b.Context(), src, o, imaging.Accepts{})
 					if err != nil {
 						b.Error(err)
 						return

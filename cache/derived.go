@@ -103,11 +103,19 @@ func (d *Derived) Put(ctx context.Context, k VariantKey, v Variant) error {
 	return nil
 }
 
+// downloadPresigner is a store that hands out download URLs (S3).
+type downloadPresigner interface {
+	PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error)
+}
+
 // PresignGet returns a URL from which anyone may fetch the variant stored
-// for k until expiry (see storage.Storage.PresignGet): a 501 *prism.Error
-// unless the store is S3.
+// for k until expiry: a 501 *prism.Error unless the store is S3.
 func (d *Derived) PresignGet(ctx context.Context, k VariantKey, expiry time.Duration) (string, error) {
-	return d.store.PresignGet(ctx, objectName(k), expiry)
+	p, ok := d.store.(downloadPresigner)
+	if !ok {
+		return "", prism.Fail(prism.CodeNotImplemented, "presigned downloads need an S3 derived store; this one is a local folder")
+	}
+	return p.PresignGet(ctx, objectName(k), expiry)
 }
 
 // SaveAsync stores v for k in the background. When the queue is full the

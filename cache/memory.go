@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultMemoryEntries is the bound NewMemory uses when given none.
-const DefaultMemoryEntries = 10_000
+const DefaultMemoryEntries = 100_000
 
 // Memory is a MetadataStore in process memory, bounded in entries: the
 // embedded default when there is no Redis. Its entries expire like Redis

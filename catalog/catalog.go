@@ -1,20 +1,22 @@
-// Package catalog knows every original: it validates and stores uploads,
-// keeps each original's metadata in the metadata cache, and when an original
-// is replaced or deleted it drops everything derived from it (metadata,
-// cached variants, CDN copies). The HTTP API and the Lambda's S3 event
-// handler both change originals through it.
+// Package catalog knows every original: it reads, stores and deletes them
+// through storage within the storage deadline, keeps each original's
+// metadata in the metadata cache and remembers recent misses and failures,
+// and when an original is replaced or deleted it drops everything derived
+// from it (metadata, cached variants, CDN copies). It decodes nothing: the
+// render package works metadata out and hands it here.
 package catalog
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"io"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
-	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/storage"
 )
 
@@ -25,85 +27,76 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, key string)
 }
 
-// Accepted are the formats an upload may have. SVG is stored as it is.
-var Accepted = map[imaging.Format]bool{
-	imaging.JPEG: true, imaging.PNG: true, imaging.WebP: true, imaging.AVIF: true,
-	imaging.HEIC: true, imaging.GIF: true, imaging.TIFF: true, imaging.SVG: true,
+// Config tunes a Catalog.
+type Config struct {
+	// StorageTimeout bounds opening an object, and reading a whole one; a
+	// storage that takes longer is a 504.
+	StorageTimeout time.Duration
+	// FailureTTL is how long an original that failed analysis (415, 422)
+	// is remembered as failed, as missing keys are.
+	FailureTTL time.Duration
 }
 
 // Catalog is the set of originals.
 type Catalog struct {
-	store          storage.Storage
-	meta           cache.MetadataStore
-	proc           *imaging.Processor
-	invalidators   []Invalidator
-	maxSourceBytes int64
-	log            *slog.Logger
-	locks          keyedMutex
-	learning       chan struct{} // slots for LearnAsync
-	learners       sync.WaitGroup
-	closed         bool // guarded by learnMu
-	learnMu        sync.Mutex
+	store        storage.Storage
+	meta         cache.MetadataStore
+	invalidators []Invalidator
+	cfg          Config
+	failures     *otter.Cache[string, error]
+	locks        keyedMutex
 }
 
-// New returns a Catalog over store. maxSourceBytes bounds what is read to
-// learn an original that arrived without the API.
-func New(store storage.Storage, meta cache.MetadataStore, proc *imaging.Processor, maxSourceBytes int64, log *slog.Logger, invalidators ...Invalidator) *Catalog {
+// New returns a Catalog over store, caching metadata in meta.
+func New(store storage.Storage, meta cache.MetadataStore, cfg Config, invalidators ...Invalidator) *Catalog {
 	return &Catalog{
-		store: store, meta: meta, proc: proc, maxSourceBytes: maxSourceBytes, log: log, invalidators: invalidators,
-		learning: make(chan struct{}, 2),
+		store: store, meta: meta, cfg: cfg, invalidators: invalidators,
+		failures: otter.Must(&otter.Options[string, error]{
+			MaximumSize:      10_000,
+			ExpiryCalculator: otter.ExpiryWriting[string, error](cfg.FailureTTL),
+		}),
 	}
 }
 
-// Storage is where the originals live.
-func (c *Catalog) Storage() storage.Storage { return c.store }
+// Close stops the failure memory's expiry goroutine.
+func (c *Catalog) Close() { c.failures.StopAllGoroutines() }
 
-// PutOptions modify a Put.
-type PutOptions struct {
-	IfNoneMatch bool // refuse to replace an existing original (412)
-}
+// Precondition says when a Put may replace what is stored.
+type Precondition int
 
-// Put validates data and stores it at key, replacing what was there. It
-// reports whether the key is new. When it returns, no stale metadata or
-// variant of the key can be served by this process.
-func (c *Catalog) Put(ctx context.Context, key string, data []byte, opts PutOptions) (prism.Metadata, bool, error) {
+const (
+	Overwrite Precondition = iota // replace whatever is there
+	IfAbsent                      // refuse (412) to replace an existing original
+)
+
+// Put stores data at key, whose pixels have been checked and described by
+// pixels (its storage fields are filled in here). It reports whether the
+// key is new. When it returns, no stale metadata or variant of the key can
+// be served by this process.
+func (c *Catalog) Put(ctx context.Context, key string, data []byte, pixels prism.Metadata, cond Precondition) (prism.Metadata, bool, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return prism.Metadata{}, false, err
 	}
-	a, err := c.Check(data)
-	if err != nil {
-		return prism.Metadata{}, false, err
-	}
-
 	// Same-key writes are serialised so the metadata cached last describes
 	// the object stored last.
 	unlock := c.locks.lock(key)
 	defer unlock()
 	_, statErr := c.store.Stat(ctx, key)
-	created := prism.StatusOf(statErr) == http.StatusNotFound
+	created := isNotFound(statErr)
 	if statErr != nil && !created {
 		return prism.Metadata{}, false, statErr
 	}
-	info, err := c.store.Put(ctx, key, data, storage.PutOptions{ContentType: a.Format.ContentType(), IfNoneMatch: opts.IfNoneMatch})
+	info, err := c.store.Put(ctx, key, data, storage.PutOptions{ContentType: pixels.ContentType, IfNoneMatch: cond == IfAbsent})
 	if err != nil {
 		return prism.Metadata{}, false, err
 	}
-	m := metadata(info, a)
+	m := describe(info, pixels)
+	c.failures.Invalidate(key)
 	c.meta.Set(ctx, m)
 	if !created {
 		c.invalidate(ctx, key)
 	}
 	return m, created, nil
-}
-
-// Check refuses data that is not an image Prism accepts (415), that cannot
-// be decoded in full (415) or that is over the pixel limit (422).
-func (c *Catalog) Check(data []byte) (imaging.Analysis, error) {
-	if f := imaging.Sniff(data); !Accepted[f] {
-		return imaging.Analysis{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUnsupportedMedia,
-			"not an image in an accepted format: JPEG, PNG, WebP, AVIF, HEIC, GIF, TIFF or SVG")
-	}
-	return c.proc.Analyze(data)
 }
 
 // Delete removes key and everything derived from it.
@@ -123,6 +116,7 @@ func (c *Catalog) Delete(ctx context.Context, key string) error {
 // Forget drops what is known of key after it changed outside the API (a
 // direct S3 upload, a file replaced in the folder).
 func (c *Catalog) Forget(ctx context.Context, key string) {
+	c.failures.Invalidate(key)
 	c.meta.Delete(ctx, key)
 	c.invalidate(ctx, key)
 }
@@ -133,138 +127,115 @@ func (c *Catalog) invalidate(ctx context.Context, key string) {
 	}
 }
 
-// Lookup answers from the metadata cache alone, for the hot path.
-func (c *Catalog) Lookup(ctx context.Context, key string) (prism.Metadata, cache.Lookup) {
-	return c.meta.Get(ctx, key)
+// Lookup answers from what is remembered alone, for the hot path: the
+// cached metadata, a recent miss, or a recent failure (returned as err).
+func (c *Catalog) Lookup(ctx context.Context, key string) (m prism.Metadata, found cache.Lookup, err error) {
+	if err, ok := c.failures.GetIfPresent(key); ok {
+		return prism.Metadata{}, cache.Miss, err
+	}
+	m, found = c.meta.Get(ctx, key)
+	return m, found, nil
 }
 
-// NotFound records that storage has no key, so that repeated requests for
-// it do not reach storage for a while.
-func (c *Catalog) NotFound(ctx context.Context, key string) { c.meta.SetMissing(ctx, key) }
+// Failed remembers, for FailureTTL, that the original at key cannot be
+// analysed (err is a 415 or 422), so that it is not decoded again on every
+// request.
+func (c *Catalog) Failed(key string, err error) { c.failures.Set(key, err) }
 
-// Metadata returns key's metadata: from the cache, else worked out from
-// storage and cached.
-func (c *Catalog) Metadata(ctx context.Context, key string) (prism.Metadata, error) {
-	if err := storage.ValidateKey(key); err != nil {
-		return prism.Metadata{}, err
-	}
-	switch m, found := c.meta.Get(ctx, key); found {
-	case cache.Hit:
-		return m, nil
-	case cache.Missing:
-		return prism.Metadata{}, notFound()
-	}
-	obj, err := c.store.Open(ctx, key)
-	if err != nil {
-		if prism.StatusOf(err) == http.StatusNotFound {
-			c.NotFound(ctx, key)
-		}
-		return prism.Metadata{}, err
-	}
-	defer obj.Close()
-	data, err := storage.ReadAll(obj, c.maxSourceBytes)
-	if err != nil {
-		return prism.Metadata{}, err
-	}
-	return c.Learn(ctx, obj.Info(), data)
-}
-
-// Learn works out and caches the metadata of an original read from storage
-// (by the transform path, say) that the cache did not know.
-func (c *Catalog) Learn(ctx context.Context, info storage.Info, data []byte) (prism.Metadata, error) {
-	a, err := c.proc.Analyze(data)
-	if err != nil {
-		return prism.Metadata{}, err
-	}
-	m := metadata(info, a)
-	// The bytes may be older than the object by now (a replace landed while
-	// they were read): cache only what storage still holds. Holding the
-	// key's lock orders this against Put and Delete.
+// Remember caches the metadata of an original read from storage as info
+// and analysed as pixels, unless storage no longer holds those bytes (a
+// replace landed while they were read). It returns the metadata either way.
+func (c *Catalog) Remember(ctx context.Context, info storage.Info, pixels prism.Metadata) prism.Metadata {
+	m := describe(info, pixels)
+	// Holding the key's lock orders this against Put and Delete.
 	unlock := c.locks.lock(info.Key)
 	defer unlock()
 	if now, err := c.store.Stat(ctx, info.Key); err == nil && now.ETag == info.ETag {
 		c.meta.Set(ctx, m)
 	}
-	return m, nil
+	return m
 }
 
-// LearnAsync is Learn in the background when a slot is free. It never
-// delays a response, and under load, or while the metadata cache is down and
-// every lookup misses, it skips work rather than piling it up.
-func (c *Catalog) LearnAsync(info storage.Info, data []byte) {
-	c.learnMu.Lock()
-	defer c.learnMu.Unlock()
-	if c.closed {
-		return
-	}
-	select {
-	case c.learning <- struct{}{}:
-	default:
-		return
-	}
-	c.learners.Add(1)
-	go func() {
-		defer c.learners.Done()
-		defer func() { <-c.learning }()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := c.Learn(ctx, info, data); err != nil {
-			c.log.Warn("learning an original failed", "key", info.Key, "err", err)
-		}
-	}()
+var errStorageTimeout = errors.New("storage timeout")
+
+// Stat returns key's identity from storage within the storage deadline,
+// remembering a miss.
+func (c *Catalog) Stat(ctx context.Context, key string) (storage.Info, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.StorageTimeout, errStorageTimeout)
+	defer cancel()
+	info, err := c.store.Stat(ctx, key)
+	return info, c.storageError(ctx, key, err)
 }
 
-// Close waits for background work to end and refuses more: libvips may be
-// shut down after it returns.
-func (c *Catalog) Close() {
-	c.learnMu.Lock()
-	c.closed = true
-	c.learnMu.Unlock()
-	c.learners.Wait()
+// Open opens key within the storage deadline, remembering a miss. The
+// object then reads for as long as ctx lasts; closing it releases the
+// deadline's timer.
+func (c *Catalog) Open(ctx context.Context, key string) (storage.Object, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	deadline := time.AfterFunc(c.cfg.StorageTimeout, func() { cancel(errStorageTimeout) })
+	obj, err := c.store.Open(ctx, key)
+	deadline.Stop()
+	if err != nil {
+		err = c.storageError(ctx, key, err)
+		cancel(nil)
+		return nil, err
+	}
+	return &openObject{Object: obj, cancel: cancel}, nil
 }
 
-func notFound() error { return prism.Errorf(http.StatusNotFound, prism.CodeNotFound, "no such image") }
-
-func metadata(info storage.Info, a imaging.Analysis) prism.Metadata {
-	return prism.Metadata{
-		Key: info.Key, Width: a.Width, Height: a.Height,
-		Format: string(a.Format), ContentType: a.Format.ContentType(),
-		Bytes: info.Size, ETag: info.ETag, LastModified: info.LastModified.UTC(),
-		Orientation: a.Orientation, Frames: a.Frames, HasAlpha: a.HasAlpha, ColorSpace: a.ColorSpace,
-		DominantColor: a.DominantColor, BlurHash: a.BlurHash,
+// ReadAll reads the whole of key, at most limit bytes (a 422 beyond),
+// within the storage deadline.
+func (c *Catalog) ReadAll(ctx context.Context, key string, limit int64) ([]byte, storage.Info, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.StorageTimeout, errStorageTimeout)
+	defer cancel()
+	obj, err := c.store.Open(ctx, key)
+	if err != nil {
+		return nil, storage.Info{}, c.storageError(ctx, key, err)
 	}
+	defer obj.Close()
+	data, err := storage.ReadAll(obj, limit)
+	if err != nil {
+		return nil, storage.Info{}, c.storageError(ctx, key, err)
+	}
+	return data, obj.Info(), nil
 }
 
-// keyedMutex is a mutex per key, dropped when nobody holds or waits for it.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
+// storageError turns a failure that happened because the storage deadline
+// passed into a 504, whatever the backend made of the cancellation, and
+// remembers missing keys.
+func (c *Catalog) storageError(ctx context.Context, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(context.Cause(ctx), errStorageTimeout):
+		return prism.Fail(prism.CodeStorageTimeout, "storage did not answer in time").WithCause(err)
+	case isNotFound(err):
+		c.meta.SetMissing(context.WithoutCancel(ctx), key)
+	}
+	return err
 }
 
-type keyLock struct {
-	sync.Mutex
-	refs int
+// openObject is an object whose deadline's resources go with it.
+type openObject struct {
+	storage.Object
+	cancel context.CancelCauseFunc
 }
 
-func (k *keyedMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
+func (o *openObject) Close() error {
+	err := o.Object.Close()
+	o.cancel(nil)
+	return err
+}
+
+var _ io.Closer = (*openObject)(nil)
+
+func isNotFound(err error) bool { return err != nil && prism.StatusOf(err) == http.StatusNotFound }
+
+// describe is the metadata of an original: what storage says of it (info)
+// and what its pixels say.
+func describe(info storage.Info, pixels prism.Metadata) prism.Metadata {
+	m := pixels
+	m.Key, m.URL = info.Key, ""
+	m.Bytes, m.ETag, m.LastModified = info.Size, info.ETag, info.LastModified.UTC()
+	return m
 }

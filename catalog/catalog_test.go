@@ -2,27 +2,17 @@ package catalog
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
-	"github.com/prism-image/prism/imaging"
-	"github.com/prism-image/prism/internal/testutil"
 	"github.com/prism-image/prism/storage"
 )
-
-func TestMain(m *testing.M) {
-	if err := imaging.Startup(0); err != nil {
-		panic(err)
-	}
-	os.Exit(m.Run())
-}
 
 // recorder is an Invalidator that remembers what it was told.
 type recorder struct {
@@ -36,82 +26,147 @@ func (r *recorder) Invalidate(_ context.Context, key string) {
 	r.keys = append(r.keys, key)
 }
 
-func newCatalog(t *testing.T) (*Catalog, *recorder) {
+func newCatalog(t *testing.T, store storage.Storage) (*Catalog, *recorder) {
 	t.Helper()
-	store, err := storage.NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	if store == nil {
+		var err error
+		if store, err = storage.NewFile(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rec := &recorder{}
-	c := New(store, cache.NewMemory(100, cache.Options{}), imaging.NewProcessor(imaging.DefaultConfig), 50<<20,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), rec)
+	c := New(store, cache.NewMemory(100, cache.Options{}), Config{StorageTimeout: time.Second, FailureTTL: 200 * time.Millisecond}, rec)
 	t.Cleanup(c.Close)
 	return c, rec
 }
 
+// jpeg is what render would say of a 400×267 JPEG's pixels.
+var jpeg = prism.Metadata{Width: 400, Height: 267, Format: "jpeg", ContentType: "image/jpeg", Frames: 1, Orientation: 1}
+
 func TestPutReplaceDelete(t *testing.T) {
 	ctx := t.Context()
-	c, rec := newCatalog(t)
-	m, created, err := c.Put(ctx, "a/cat.jpg", testutil.ReadTestImage(t, "concert.jpg"), PutOptions{})
-	if err != nil || !created || m.Width != 400 || m.Height != 267 {
+	c, rec := newCatalog(t, nil)
+	m, created, err := c.Put(ctx, "a/cat.jpg", []byte("first"), jpeg, Overwrite)
+	if err != nil || !created || m.Width != 400 || m.Key != "a/cat.jpg" || m.Bytes != 5 || m.ETag == "" {
 		t.Fatalf("first put: %+v created=%v %v", m, created, err)
 	}
-	if cached, found := c.Lookup(ctx, "a/cat.jpg"); found != cache.Hit || cached != m {
-		t.Errorf("lookup after put: %v %+v", found, cached)
+	if cached, found, err := c.Lookup(ctx, "a/cat.jpg"); found != cache.Hit || cached != m || err != nil {
+		t.Errorf("lookup after put: %v %+v %v", found, cached, err)
 	}
 	if len(rec.keys) != 0 {
 		t.Errorf("a new key invalidated %v", rec.keys)
 	}
-	m2, created, err := c.Put(ctx, "a/cat.jpg", testutil.ReadTestImage(t, "320x240.jpg"), PutOptions{})
+	second := jpeg
+	second.Width = 320
+	m2, created, err := c.Put(ctx, "a/cat.jpg", []byte("second!"), second, Overwrite)
 	if err != nil || created || m2.ETag == m.ETag || m2.Width != 320 {
 		t.Fatalf("replace: %+v created=%v %v", m2, created, err)
 	}
-	if info, _ := c.Storage().Stat(ctx, "a/cat.jpg"); info.ETag != m2.ETag {
+	if info, _ := c.Stat(ctx, "a/cat.jpg"); info.ETag != m2.ETag {
 		t.Errorf("metadata ETag %s, storage %s", m2.ETag, info.ETag)
 	}
-	if _, _, err := c.Put(ctx, "a/cat.jpg", testutil.ReadTestImage(t, "concert.jpg"), PutOptions{IfNoneMatch: true}); prism.StatusOf(err) != http.StatusPreconditionFailed {
-		t.Errorf("If-None-Match on an existing key: %v", err)
+	if _, _, err := c.Put(ctx, "a/cat.jpg", []byte("third"), jpeg, IfAbsent); prism.StatusOf(err) != http.StatusPreconditionFailed {
+		t.Errorf("IfAbsent on an existing key: %v", err)
 	}
 	if err := c.Delete(ctx, "a/cat.jpg"); err != nil {
 		t.Fatal(err)
 	}
-	if _, found := c.Lookup(ctx, "a/cat.jpg"); found != cache.Miss {
+	if _, found, _ := c.Lookup(ctx, "a/cat.jpg"); found != cache.Miss {
 		t.Errorf("lookup after delete: %v", found)
 	}
 	if !slices.Equal(rec.keys, []string{"a/cat.jpg", "a/cat.jpg"}) {
 		t.Errorf("invalidations %v, want one per replace and delete", rec.keys)
 	}
-	if _, err := c.Metadata(ctx, "a/cat.jpg"); prism.StatusOf(err) != http.StatusNotFound {
-		t.Errorf("metadata after delete: %v", err)
+	if _, err := c.Stat(ctx, "a/cat.jpg"); prism.StatusOf(err) != http.StatusNotFound {
+		t.Errorf("stat after delete: %v", err)
 	}
-	if _, found := c.Lookup(ctx, "a/cat.jpg"); found != cache.Missing {
+	if _, found, _ := c.Lookup(ctx, "a/cat.jpg"); found != cache.Missing {
 		t.Errorf("a 404 from storage is not remembered: %v", found)
 	}
 }
 
-func TestCheck(t *testing.T) {
-	c, _ := newCatalog(t)
+// Open, Stat and ReadAll remember misses, bound reads and apply the
+// storage deadline.
+func TestReads(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	file, err := storage.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.Put(ctx, "k.jpg", []byte("0123456789"), storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
-		data   []byte
+		store  storage.Storage
+		read   func(c *Catalog, key string) error
+		key    string
 		status int
 	}{
-		{"jpeg", testutil.ReadTestImage(t, "concert.jpg"), 0},
-		{"svg", testutil.ReadTestImage(t, "check.svg"), 0},
-		{"heic", testutil.ReadTestImage(t, "320x240.heic"), 0},
-		{"tiff", testutil.ReadTestImage(t, "G31D.TIF"), 0},
-		{"bmp", testutil.ReadTestImage(t, "320x240.bmp"), http.StatusUnsupportedMediaType},
-		{"jpeg 2000", testutil.ReadTestImage(t, "relax.jp2"), http.StatusUnsupportedMediaType},
-		{"text", []byte("<html>hello</html>"), http.StatusUnsupportedMediaType},
-		{"truncated", testutil.ReadTestImage(t, "truncated.jpg"), http.StatusUnsupportedMediaType},
-		{"giant", testutil.ReadTestImage(t, "giant-image.jpg"), http.StatusUnprocessableEntity},
+		{"open", file, openAndClose, "k.jpg", 0},
+		{"open missing", file, openAndClose, "none.jpg", http.StatusNotFound},
+		{"stat missing", file, stat, "none.jpg", http.StatusNotFound},
+		{"read all", file, readAll(10), "k.jpg", 0},
+		{"read all over the limit", file, readAll(9), "k.jpg", http.StatusUnprocessableEntity},
+		{"open slow", slow{file}, openAndClose, "k.jpg", http.StatusGatewayTimeout},
+		{"stat slow", slow{file}, stat, "k.jpg", http.StatusGatewayTimeout},
+		{"read all slow", slow{file}, readAll(10), "k.jpg", http.StatusGatewayTimeout},
 	}
 	for _, tt := range tests {
-		_, err := c.Check(tt.data)
-		if got := statusOrZero(err); got != tt.status {
-			t.Errorf("%s: %v, want status %d", tt.name, err, tt.status)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newCatalog(t, tt.store)
+			c.cfg.StorageTimeout = 50 * time.Millisecond
+			start := time.Now()
+			err := tt.read(c, tt.key)
+			if got := statusOrZero(err); got != tt.status {
+				t.Fatalf("%v, want status %d", err, tt.status)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("took %v: the storage deadline did not apply", took)
+			}
+			_, found, _ := c.Lookup(ctx, tt.key)
+			if want := tt.status == http.StatusNotFound; (found == cache.Missing) != want {
+				t.Errorf("lookup after the read: %v; want remembered as missing: %v", found, want)
+			}
+		})
 	}
+}
+
+func openAndClose(c *Catalog, key string) error {
+	obj, err := c.Open(context.Background(), key)
+	if err != nil {
+		return err
+	}
+	return obj.Close()
+}
+
+func stat(c *Catalog, key string) error {
+	_, err := c.Stat(context.Background(), key)
+	return err
+}
+
+func readAll(limit int64) func(c *Catalog, key string) error {
+	return func(c *Catalog, key string) error {
+		data, info, err := c.ReadAll(context.Background(), key, limit)
+		if err == nil && (len(data) != 10 || info.Size != 10) {
+			return prism.Errorf(500, "test", "read %d bytes, info %+v", len(data), info)
+		}
+		return err
+	}
+}
+
+// slow is a store that answers nothing before the caller's deadline.
+type slow struct{ storage.Storage }
+
+func (s slow) Open(ctx context.Context, key string) (storage.Object, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s slow) Stat(ctx context.Context, key string) (storage.Info, error) {
+	<-ctx.Done()
+	return storage.Info{}, ctx.Err()
 }
 
 func statusOrZero(err error) int {
@@ -122,43 +177,62 @@ func statusOrZero(err error) int {
 }
 
 // Bytes read before a replace must not be cached as the key's metadata.
-func TestLearnIgnoresStaleBytes(t *testing.T) {
+func TestRememberIgnoresStaleBytes(t *testing.T) {
 	ctx := t.Context()
-	c, _ := newCatalog(t)
-	old := testutil.ReadTestImage(t, "concert.jpg")
-	if _, _, err := c.Put(ctx, "k.jpg", old, PutOptions{}); err != nil {
+	c, _ := newCatalog(t, nil)
+	if _, _, err := c.Put(ctx, "k.jpg", []byte("old"), jpeg, Overwrite); err != nil {
 		t.Fatal(err)
 	}
-	staleInfo, _ := c.Storage().Stat(ctx, "k.jpg")
-	m, _, err := c.Put(ctx, "k.jpg", testutil.ReadTestImage(t, "320x240.jpg"), PutOptions{})
+	staleInfo, _ := c.Stat(ctx, "k.jpg")
+	second := jpeg
+	second.Width = 320
+	m, _, err := c.Put(ctx, "k.jpg", []byte("newer"), second, Overwrite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Learn(ctx, staleInfo, old); err != nil {
-		t.Fatal(err)
+	if got := c.Remember(ctx, staleInfo, jpeg); got.ETag != staleInfo.ETag {
+		t.Errorf("Remember answered %+v, not the metadata of the bytes it was given", got)
 	}
-	if cached, _ := c.Lookup(ctx, "k.jpg"); cached.ETag != m.ETag || cached.Width != 320 {
+	if cached, _, _ := c.Lookup(ctx, "k.jpg"); cached.ETag != m.ETag || cached.Width != 320 {
 		t.Errorf("stale learn overwrote metadata: %+v", cached)
 	}
 }
 
-// Metadata of an original that reached storage without the API is worked
-// out on first use, then cached.
-func TestMetadataOfForeignObject(t *testing.T) {
+// A failure is remembered for FailureTTL, and forgotten at once when the
+// original changes.
+func TestFailuresRemembered(t *testing.T) {
 	ctx := t.Context()
-	c, _ := newCatalog(t)
-	info, err := c.Storage().Put(ctx, "dropped.gif", testutil.ReadTestImage(t, "animated-loop-3.gif"), storage.PutOptions{})
-	if err != nil {
-		t.Fatal(err)
+	c, _ := newCatalog(t, nil)
+	broken := prism.Fail(prism.CodeUndecodable, "broken")
+	tests := []struct {
+		name   string
+		forget func()
+	}{
+		{"expires", func() { time.Sleep(400 * time.Millisecond) }},
+		{"forgotten", func() { c.Forget(ctx, "k.jpg") }},
+		{"replaced", func() { _, _, _ = c.Put(ctx, "k.jpg", []byte("x"), jpeg, Overwrite) }},
 	}
-	if _, found := c.Lookup(ctx, "dropped.gif"); found != cache.Miss {
-		t.Fatalf("lookup before first use: %v", found)
+	for _, tt := range tests {
+		c.Failed("k.jpg", broken)
+		if _, _, err := c.Lookup(ctx, "k.jpg"); err != broken {
+			t.Fatalf("%s: lookup of a failed key: %v", tt.name, err)
+		}
+		tt.forget()
+		if _, _, err := c.Lookup(ctx, "k.jpg"); err != nil {
+			t.Errorf("%s: still failed: %v", tt.name, err)
+		}
 	}
-	m, err := c.Metadata(ctx, "dropped.gif")
-	if err != nil || m.Frames != 10 || m.ETag != info.ETag || m.Format != "gif" {
-		t.Fatalf("%+v %v", m, err)
-	}
-	if _, found := c.Lookup(ctx, "dropped.gif"); found != cache.Hit {
-		t.Errorf("not cached after first use: %v", found)
+}
+
+// A folder cannot presign: both presigning calls say so with a 501 that
+// names what would.
+func TestPresignOnAFolder(t *testing.T) {
+	c, _ := newCatalog(t, nil)
+	_, upErr := c.PresignUpload(t.Context(), "a.jpg", 1000, time.Minute)
+	_, downErr := c.PresignDownload(t.Context(), "a.jpg", time.Minute)
+	for name, err := range map[string]error{"upload": upErr, "download": downErr} {
+		if pe := prism.AsError(err); err == nil || pe.Status != http.StatusNotImplemented || pe.Code != prism.CodeNotImplemented || !strings.Contains(pe.Message, "S3") {
+			t.Errorf("presign %s: %v, want a 501 naming S3", name, err)
+		}
 	}
 }

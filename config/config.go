@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
+
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/imaging"
 )
 
 // Config is every setting of the service.
@@ -23,6 +26,8 @@ type Config struct {
 	Storage         string
 	S3PathStyle     bool
 	MaxSourcePixels int64
+	MaxOutputPixels int64
+	MaxSVGPixels    int64
 	MaxSourceBytes  int64
 	MaxFrames       int
 	QualityJPEG     int
@@ -89,16 +94,18 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on")
 	fs.StringVar(&c.Storage, "storage", "file://./data", "where originals live: file://DIR or s3://BUCKET[/PREFIX]")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", false, "path-style S3 addressing, for MinIO and similar servers")
-	fs.Int64Var(&c.MaxSourcePixels, "max-source-pixels", 50_000_000, "largest source transformed, in pixels (width × height × frames)")
+	fs.Int64Var(&c.MaxSourcePixels, "max-source-pixels", imaging.DefaultConfig.MaxSourcePixels, "largest source decoded, in pixels (width × height × frames)")
+	fs.Int64Var(&c.MaxSVGPixels, "max-svg-pixels", imaging.DefaultConfig.MaxSVGPixels, "largest SVG drawn, in pixels at the size the output needs")
+	fs.Int64Var(&c.MaxOutputPixels, "max-output-pixels", imaging.DefaultConfig.MaxOutputPixels, "largest output encoded, in pixels (width × height × frames kept)")
 	fs.Int64Var(&c.MaxSourceBytes, "max-source-bytes", 50<<20, "largest source transformed, in bytes")
-	fs.IntVar(&c.MaxFrames, "max-frames", 100, "frames kept when an animation stays animated")
-	fs.IntVar(&c.QualityJPEG, "quality-jpeg", 82, "default JPEG quality")
-	fs.IntVar(&c.QualityWebP, "quality-webp", 80, "default WebP quality")
-	fs.IntVar(&c.QualityAVIF, "quality-avif", 60, "default AVIF quality")
+	fs.IntVar(&c.MaxFrames, "max-frames", imaging.DefaultConfig.MaxFrames, "frames kept when an animation stays animated")
+	fs.IntVar(&c.QualityJPEG, "quality-jpeg", imaging.DefaultConfig.Quality.JPEG, "default JPEG quality")
+	fs.IntVar(&c.QualityWebP, "quality-webp", imaging.DefaultConfig.Quality.WebP, "default WebP quality")
+	fs.IntVar(&c.QualityAVIF, "quality-avif", imaging.DefaultConfig.Quality.AVIF, "default AVIF quality")
 	fs.DurationVar(&c.BrowserTTL, "browser-ttl", 24*time.Hour, "Cache-Control max-age of images")
 	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", 10*time.Second, "time allowed to open and read a source before answering 504")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests get to finish after SIGTERM")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests and image work get to finish after SIGTERM before they are stopped")
 	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 1, "threads per libvips pipeline (parallelism comes from concurrent requests)")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	fs.StringVar(&c.APIKeys, "api-keys", "", "comma-separated bearer keys for the upload API; none: writes are refused")
@@ -106,15 +113,15 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of the images in upload API answers (default: from the request)")
 	fs.DurationVar(&c.PresignExpiry, "presign-expiry", 15*time.Minute, "lifetime of direct-to-S3 upload forms")
 	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis for metadata (redis://host:6379/0); none: an in-process cache")
-	fs.DurationVar(&c.RedisTimeout, "redis-timeout", 100*time.Millisecond, "time allowed for one Redis call")
-	fs.DurationVar(&c.MetadataTTL, "metadata-ttl", 24*time.Hour, "how long metadata stays cached")
-	fs.DurationVar(&c.MissingTTL, "missing-ttl", 10*time.Second, "how long a missing key is remembered as missing")
-	fs.IntVar(&c.MetadataEntries, "metadata-entries", 100_000, "originals the in-process metadata cache holds")
+	fs.DurationVar(&c.RedisTimeout, "redis-timeout", cache.DefaultTimeout, "time allowed for one Redis call")
+	fs.DurationVar(&c.MetadataTTL, "metadata-ttl", cache.DefaultTTL, "how long metadata stays cached")
+	fs.DurationVar(&c.MissingTTL, "missing-ttl", cache.DefaultMissingTTL, "how long a missing key, or an original that failed analysis, is remembered")
+	fs.IntVar(&c.MetadataEntries, "metadata-entries", cache.DefaultMemoryEntries, "originals the in-process metadata cache holds")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 256<<20, "bytes of rendered variants kept in memory")
 	fs.StringVar(&c.DerivedURL, "derived-url", "", "shared store of rendered variants: file://DIR or s3://BUCKET[/PREFIX]; none: memory only")
 	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: one per CPU)")
 	fs.IntVar(&c.Queue, "queue", 0, "requests that may wait for a worker before 429 (0: 8 per worker)")
-	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time a transform may take, queueing included, before 503")
+	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time any image work (transform, analysis, upload check) may take, queueing included, before libvips stops and the answer is 503")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "when set, transform URLs must carry s=, an HMAC-SHA256 signature with this key")
 	fs.StringVar(&c.CloudFrontDistributionID, "cloudfront-distribution-id", "", "CloudFront distribution to invalidate when an original changes")
 }
@@ -147,6 +154,8 @@ func (c Config) validate() error {
 		}
 	}
 	positive("max-source-pixels", c.MaxSourcePixels)
+	positive("max-output-pixels", c.MaxOutputPixels)
+	positive("max-svg-pixels", c.MaxSVGPixels)
 	positive("max-source-bytes", c.MaxSourceBytes)
 	positive("max-frames", int64(c.MaxFrames))
 	positive("storage-timeout", int64(c.StorageTimeout))

@@ -1,11 +1,13 @@
 package imaging
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"image/color"
 
 	"github.com/buckket/go-blurhash"
+	"github.com/davidbyttow/govips/v2/vips"
 )
 
 // Analysis is what Prism learns of an original's pixels when it first sees
@@ -20,14 +22,12 @@ type Analysis struct {
 const placeholderSize = 64
 
 // Analyze decodes every pixel of src (every frame of an animation, at
-// reduced scale where the format allows), so a corrupt or truncated file is
-// refused here with a 415, a source over the limits with a 422.
-func (p *Processor) Analyze(src []byte) (Analysis, error) {
+// reduced scale where the format allows; an SVG drawn at placeholder size),
+// so a corrupt or truncated file is refused here with a 415, a source over
+// the limits with a 422. When ctx ends libvips stops, and it is a 503.
+func (p *Processor) Analyze(ctx context.Context, src []byte) (Analysis, error) {
 	h, err := Probe(src)
 	if err != nil {
-		return Analysis{}, err
-	}
-	if err := p.CheckSize(h.Width, h.Height, h.Frames); err != nil {
 		return Analysis{}, err
 	}
 	o := Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}
@@ -35,19 +35,30 @@ func (p *Processor) Analyze(src []byte) (Analysis, error) {
 	if err != nil {
 		return Analysis{}, err
 	}
-	img, err := load(src, h, plan, h.Frames)
+	if err := p.checkCost(h, plan, h.Frames); err != nil {
+		return Analysis{}, err
+	}
+	var first *image.NRGBA
+	err = guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		img, err := load(src, h, plan, h.Frames)
+		if err != nil {
+			return err
+		}
+		defer img.Close()
+		watch(img)
+		if err := render(img, h, plan, h.Frames, PNG, o); err != nil {
+			return err
+		}
+		pixels, err := img.ToBytes() // every frame, so every frame is decoded
+		if err != nil {
+			return err
+		}
+		first = toNRGBA(pixels, img.Width(), img.Height()/h.Frames, img.Bands())
+		return nil
+	})
 	if err != nil {
-		return Analysis{}, undecodable(err)
+		return Analysis{}, err
 	}
-	defer img.Close()
-	if err := render(img, h, plan, h.Frames, PNG, o); err != nil {
-		return Analysis{}, undecodable(err)
-	}
-	pixels, err := img.ToBytes() // every frame, so every frame is decoded
-	if err != nil {
-		return Analysis{}, undecodable(err)
-	}
-	first := toNRGBA(pixels, img.Width(), img.Height()/h.Frames, img.Bands())
 	a := Analysis{Header: h, DominantColor: dominantColor(first)}
 	if a.BlurHash, err = blurhash.Encode(4, 3, onWhite{first}); err != nil {
 		return Analysis{}, fmt.Errorf("blurhash: %w", err)

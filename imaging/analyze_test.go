@@ -40,7 +40,7 @@ func TestAnalyze(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			a, err := p.Analyze(testutil.ReadTestImage(t, tt.file))
+			a, err := p.Analyze(t.Context(), testutil.ReadTestImage(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,14 +63,14 @@ func TestAnalyze(t *testing.T) {
 func TestDominantColor(t *testing.T) {
 	p := NewProcessor(DefaultConfig)
 	// The Dutch flag is three equal stripes; red, white or blue must win.
-	a, err := p.Analyze(testutil.ReadTestImage(t, "Flag_of_the_Netherlands-16bit.png"))
+	a, err := p.Analyze(t.Context(), testutil.ReadTestImage(t, "Flag_of_the_Netherlands-16bit.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := a.DominantColor; c != "#ffffff" && c[1:3] < "a0" && c[5:7] < "60" {
 		t.Errorf("flag's dominant colour %s is none of its stripes", c)
 	}
-	a, err = p.Analyze(testutil.ReadTestImage(t, "full-transparent.png"))
+	a, err = p.Analyze(t.Context(), testutil.ReadTestImage(t, "full-transparent.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestAnalyzeRefuses(t *testing.T) {
 		{"corrupt-header.jpg", http.StatusUnsupportedMediaType},
 		{"giant-image.jpg", http.StatusUnprocessableEntity},
 	} {
-		if _, err := p.Analyze(testutil.ReadTestImage(t, tt.file)); prism.StatusOf(err) != tt.status {
+		if _, err := p.Analyze(t.Context(), testutil.ReadTestImage(t, tt.file)); prism.StatusOf(err) != tt.status {
 			t.Errorf("%s: %v, want status %d", tt.file, err, tt.status)
 		}
 	}

@@ -1,6 +1,9 @@
 package imaging
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Format is an image file format, as a source or as an output.
 type Format string
@@ -128,4 +131,37 @@ func fallbackFormat(src Format, hasAlpha bool) Format {
 	default:
 		return JPEG
 	}
+}
+
+// uploadable are the formats an upload may have, in the order messages
+// list them. Other sources Prism reads (JPEG 2000, BMP) are served when
+// they reach storage another way, but not taken in.
+var uploadable = []Format{JPEG, PNG, WebP, AVIF, HEIC, GIF, TIFF, SVG}
+
+// Uploadable reports whether an upload may be in format f.
+func (f Format) Uploadable() bool { return slices.Contains(uploadable, f) }
+
+// UploadableNames lists the uploadable formats for people: "JPEG, PNG, …
+// or SVG".
+func UploadableNames() string {
+	names := make([]string, len(uploadable))
+	for i, f := range uploadable {
+		names[i] = f.name()
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func (f Format) name() string {
+	if f == WebP {
+		return "WebP"
+	}
+	return strings.ToUpper(string(f))
+}
+
+// Extension is the file name extension of format f, without the dot.
+func (f Format) Extension() string {
+	if f == JPEG {
+		return "jpg"
+	}
+	return string(f)
 }

@@ -1,13 +1,14 @@
 // Package imaging turns an original image into a variant with libvips: it
-// parses transform options, plans the geometry, decodes with shrink-on-load,
-// orients, converts to sRGB, resizes, crops, pads and encodes. It knows
+// parses transform options, plans the geometry, bounds its cost, decodes
+// with shrink-on-load, orients, converts to sRGB, resizes, crops, pads and
+// encodes, and stops libvips when the caller's context ends. It knows
 // nothing of HTTP or of where originals are stored.
 package imaging
 
 import (
+	"context"
 	"errors"
 	"math"
-	"net/http"
 	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -17,7 +18,13 @@ import (
 
 // Config bounds and tunes the pipeline.
 type Config struct {
-	MaxSourcePixels int64 // width × height × frames
+	MaxSourcePixels int64 // width × height × frames decoded
+	MaxOutputPixels int64 // width × height × frames encoded
+	// MaxSVGPixels bounds what an SVG is drawn at. librsvg draws libvips'
+	// 2000-pixel tiles one call at a time, and a filter (a blur) is worked
+	// out over its whole region for every tile, so an SVG costs far more
+	// per pixel than any raster source, and no call can be interrupted.
+	MaxSVGPixels int64
 	MaxFrames       int   // frames kept in animated output
 	Quality         Quality
 }
@@ -28,12 +35,14 @@ type Quality struct{ JPEG, WebP, AVIF int }
 // DefaultConfig is the configuration the service ships with.
 var DefaultConfig = Config{
 	MaxSourcePixels: 50_000_000,
+	MaxOutputPixels: 50_000_000,
+	MaxSVGPixels:    4_000_000,
 	MaxFrames:       100,
 	Quality:         Quality{JPEG: 82, WebP: 80, AVIF: 60},
 }
 
-// Variant is an encoded output image.
-type Variant struct {
+// Encoded is an encoded output image.
+type Encoded struct {
 	Data          []byte
 	Format        Format
 	Width, Height int // one frame
@@ -47,14 +56,13 @@ type Processor struct{ cfg Config }
 func NewProcessor(cfg Config) *Processor { return &Processor{cfg: cfg} }
 
 // Process transforms src as o asks. accepts matters only when o.Format is
-// FormatAuto. Errors are *prism.Error: 415 for undecodable sources, 422 for
-// sources over the limits, 400 for impossible geometry.
-func (p *Processor) Process(src []byte, o Options, accepts Accepts) (*Variant, error) {
+// FormatAuto. Its cost is bounded before any pixel is decoded, and when ctx
+// ends libvips stops working on it. Errors are *prism.Error: 415 for
+// undecodable sources, 422 for sources or outputs over the limits, 400 for
+// impossible geometry, 503 when ctx ended first.
+func (p *Processor) Process(ctx context.Context, src []byte, o Options, accepts Accepts) (*Encoded, error) {
 	h, err := Probe(src)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.CheckSize(h.Width, h.Height, h.Frames); err != nil {
 		return nil, err
 	}
 	out := outputFormat(o.Format, accepts, h.Format, h.HasAlpha, h.Frames > 1)
@@ -66,29 +74,69 @@ func (p *Processor) Process(src []byte, o Options, accepts Accepts) (*Variant, e
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkCost(h, plan, frames); err != nil {
+		return nil, err
+	}
 
-	img, err := load(src, h, plan, frames)
-	if err != nil {
-		return nil, undecodable(err)
-	}
-	defer img.Close()
-	if err := render(img, h, plan, frames, out, o); err != nil {
-		return nil, undecodable(err)
-	}
-	data, err := encode(img, out, p.quality(out, o))
-	if err != nil {
-		return nil, undecodable(err)
-	}
-	return &Variant{Data: data, Format: out, Width: img.Width(), Height: img.Height() / frames, Frames: frames}, nil
+	var enc *Encoded
+	err = guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		img, err := load(src, h, plan, frames)
+		if err != nil {
+			return err
+		}
+		defer img.Close()
+		watch(img)
+		if err := render(img, h, plan, frames, out, o); err != nil {
+			return err
+		}
+		data, err := encode(img, out, p.quality(out, o))
+		if err != nil {
+			return err
+		}
+		enc = &Encoded{Data: data, Format: out, Width: img.Width(), Height: img.Height() / frames, Frames: frames}
+		return nil
+	})
+	return enc, err
 }
 
 // CheckSize refuses (422) a source whose pixels, over every frame, exceed
 // the limit. Callers that know a source's size without its bytes (from
-// cached metadata) check before downloading it.
-func (p *Processor) CheckSize(width, height, frames int) error {
+// cached metadata) check before downloading it. An SVG is bounded by what
+// is rasterised, which checkCost knows once the plan is made.
+func (p *Processor) CheckSize(f Format, width, height, frames int) error {
+	if f == SVG {
+		return nil
+	}
+	return p.checkSource(width, height, frames)
+}
+
+func (p *Processor) checkSource(width, height, frames int) error {
 	if px := int64(width) * int64(height) * int64(frames); px > p.cfg.MaxSourcePixels {
-		return prism.Errorf(http.StatusUnprocessableEntity, prism.CodeTooLarge,
+		return prism.Fail(prism.CodeTooLarge,
 			"source is %dx%d with %d frame(s): %d pixels, over the limit of %d", width, height, frames, px, p.cfg.MaxSourcePixels)
+	}
+	return nil
+}
+
+// checkCost bounds what plan will decode and encode, before either starts:
+// the source's pixels (an SVG's as drawn for this plan), and the output's
+// pixels over every frame kept.
+func (p *Processor) checkCost(h Header, plan Plan, frames int) error {
+	if h.Format == SVG {
+		s := svgScale(plan)
+		w, ht := max(1, int(math.Ceil(float64(h.Width)*s))), max(1, int(math.Ceil(float64(h.Height)*s)))
+		if px := int64(w) * int64(ht); px > min(p.cfg.MaxSVGPixels, p.cfg.MaxSourcePixels) {
+			return prism.Fail(prism.CodeTooLarge,
+				"this SVG would be drawn at %dx%d: %d pixels, over the limit of %d for SVGs; ask for a smaller size (w, h)",
+				w, ht, px, min(p.cfg.MaxSVGPixels, p.cfg.MaxSourcePixels))
+		}
+	} else if err := p.checkSource(h.Width, h.Height, h.Frames); err != nil {
+		return err
+	}
+	if px := int64(plan.Canvas.W) * int64(plan.Canvas.H) * int64(frames); px > p.cfg.MaxOutputPixels {
+		return prism.Fail(prism.CodeOutputTooLarge,
+			"output would be %dx%d with %d frame(s): %d pixels, over the limit of %d",
+			plan.Canvas.W, plan.Canvas.H, frames, px, p.cfg.MaxOutputPixels)
 	}
 	return nil
 }
@@ -122,6 +170,11 @@ func load(src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
 			params.WebpScaleFactor.Set(1 / float64(shrink))
 		}
 	}
+	if h.Format == SVG {
+		// Drawn at the scale the output needs, never at its declared
+		// size: librsvg's cost (filters above all) grows with the pixels.
+		params.Density.Set(svgDensity(plan))
+	}
 	if frames > 1 {
 		params.NumPages.Set(frames)
 	}
@@ -151,6 +204,20 @@ func shrinkFactor(plan Plan) int {
 	}
 	return shrink
 }
+
+// svgDPI is the density at which an SVG is drawn at its declared size.
+const svgDPI = 72
+
+// svgDensity is the density an SVG is drawn at for plan: the least whole
+// DPI (libvips takes no fraction) that holds the resize, which is at most
+// the declared size since Prism never enlarges.
+func svgDensity(plan Plan) int {
+	s := math.Max(float64(plan.Resized.W)/float64(plan.Crop.W), float64(plan.Resized.H)/float64(plan.Crop.H))
+	return min(svgDPI, max(1, int(math.Ceil(svgDPI*s-1e-9))))
+}
+
+// svgScale is the scale svgDensity draws at.
+func svgScale(plan Plan) float64 { return float64(svgDensity(plan)) / svgDPI }
 
 // render applies the plan to the decoded (and maybe shrunk) image.
 func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o Options) error {
@@ -289,7 +356,7 @@ func encode(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
 	case GIF:
 		data, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: 7, Bitdepth: 8})
 	default:
-		return nil, prism.Errorf(http.StatusInternalServerError, prism.CodeInternal, "no encoder for %s", f)
+		return nil, prism.Fail(prism.CodeInternal, "no encoder for %s", f)
 	}
 	return data, err
 }
@@ -297,10 +364,11 @@ func encode(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
 // undecodable wraps a libvips failure: once the header has been read, a
 // failure while pulling pixels means the file is broken or truncated.
 func undecodable(err error) error {
-	if _, ok := err.(*prism.Error); ok {
+	var pe *prism.Error
+	if errors.As(err, &pe) {
 		return err
 	}
 	// govips appends a Go stack trace to libvips' message: keep the message.
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	return prism.Wrap(errors.New(msg), http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source image could not be decoded")
+	return prism.Fail(prism.CodeUndecodable, "source image could not be decoded").WithCause(errors.New(msg))
 }

@@ -36,9 +36,9 @@ func mustParse(t *testing.T, query string) Options {
 	return o
 }
 
-func process(t *testing.T, p *Processor, file, query string, accepts Accepts) (*Variant, testutil.Decoded) {
+func process(t *testing.T, p *Processor, file, query string, accepts Accepts) (*Encoded, testutil.Decoded) {
 	t.Helper()
-	v, err := p.Process(testutil.ReadTestImage(t, file), mustParse(t, query), accepts)
+	v, err := p.Process(t.Context(), testutil.ReadTestImage(t, file), mustParse(t, query), accepts)
 	if err != nil {
 		t.Fatalf("%s?%s: %v", file, query, err)
 	}
@@ -179,7 +179,7 @@ func TestOrientation(t *testing.T) {
 			if h, err := Probe(src); err != nil || h.Orientation != o || h.Width != 600 || h.Height != 450 {
 				t.Fatalf("made source reads as %+v, %v", h, err)
 			}
-			v, err := p.Process(src, mustParse(t, "w=300"), Accepts{})
+			v, err := p.Process(t.Context(), src, mustParse(t, "w=300"), Accepts{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,7 +402,7 @@ func TestBadSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, q := range []string{"w=100", "fm=webp", "crop=0,0,10,10&w=5"} {
-			_, err := p.Process(testutil.ReadTestImage(t, tt.file), mustParse(t, q), Accepts{})
+			_, err := p.Process(t.Context(), testutil.ReadTestImage(t, tt.file), mustParse(t, q), Accepts{})
 			var pe *prism.Error
 			if !errors.As(err, &pe) || pe.Status != tt.status {
 				t.Errorf("%s?%s: err = %v, want status %d", tt.file, q, err, tt.status)
@@ -410,14 +410,14 @@ func TestBadSources(t *testing.T) {
 		}
 	}
 	for _, src := range [][]byte{nil, []byte("hello"), []byte("%PDF-1.4\n")} {
-		if _, err := p.Process(src, Options{Width: 10, Mode: ModeFit}, Accepts{}); prism.StatusOf(err) != http.StatusUnsupportedMediaType {
+		if _, err := p.Process(t.Context(), src, Options{Width: 10, Mode: ModeFit}, Accepts{}); prism.StatusOf(err) != http.StatusUnsupportedMediaType {
 			t.Errorf("%q: err = %v, want 415", src, err)
 		}
 	}
 	// Frames count towards the pixel limit.
 	cfg := DefaultConfig
 	cfg.MaxSourcePixels = 370 * 285 * 5
-	if _, err := NewProcessor(cfg).Process(testutil.ReadTestImage(t, "animated-loop-3.gif"), mustParse(t, "w=10"), Accepts{}); prism.StatusOf(err) != http.StatusUnprocessableEntity {
+	if _, err := NewProcessor(cfg).Process(t.Context(), testutil.ReadTestImage(t, "animated-loop-3.gif"), mustParse(t, "w=10"), Accepts{}); prism.StatusOf(err) != http.StatusUnprocessableEntity {
 		t.Errorf("10-frame GIF over a 5-frame pixel budget: err = %v, want 422", err)
 	}
 }

@@ -2,7 +2,6 @@ package imaging
 
 import (
 	"bytes"
-	"net/http"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -49,7 +48,7 @@ func Sniff(src []byte) Format {
 func Probe(src []byte) (Header, error) {
 	f := Sniff(src)
 	if f == "" {
-		return Header{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source is not an image in a supported format")
+		return Header{}, prism.Fail(prism.CodeUndecodable, "source is not an image in a supported format")
 	}
 	params := vips.NewImportParams()
 	params.Access.Set(vips.AccessSequential) // lazy: header only
@@ -80,7 +79,7 @@ func Probe(src []byte) (Header, error) {
 		h.Width, h.Height = h.Height, h.Width
 	}
 	if h.Width < 1 || h.Height < 1 {
-		return Header{}, prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "source has no pixels")
+		return Header{}, prism.Fail(prism.CodeUndecodable, "source has no pixels")
 	}
 	return h, nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,15 +19,6 @@ const (
 	logParams = "prism.params"
 	logCache  = "prism.cache"
 )
-
-type errorBody struct {
-	Error struct {
-		Status  int    `json:"status"`
-		Code    string `json:"code"`
-		Param   string `json:"param,omitempty"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
 
 // errorCacheControl keeps failures short-lived at the CDN and in browsers:
 // a missing key may be uploaded any moment, and a 5xx should heal fast.
@@ -54,23 +44,28 @@ func (s *Server) writeError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
 			"status", pe.Status, "err", pe.Error())
 	}
-	var body errorBody
-	body.Error.Status, body.Error.Code, body.Error.Param, body.Error.Message = pe.Status, pe.Code, pe.Param, pe.Message
-	data, _ := json.Marshal(body)
+	WriteError(c.Response(), c.Request().Method, pe)
+}
 
-	h := c.Response().Header()
+// WriteError writes err as Prism's JSON error answer, with the headers
+// every error carries, to a response not yet started. The Lambda adapter
+// answers its own errors with it too.
+func WriteError(w http.ResponseWriter, method string, err *prism.Error) {
+	data := err.JSON()
+	h := w.Header()
 	for _, k := range []string{"ETag", "Last-Modified", "Vary", "Content-Security-Policy", "Content-Range", "Accept-Ranges"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(data)))
-	h.Set("Cache-Control", errorCacheControl(pe.Status))
-	if pe.Status == http.StatusTooManyRequests || pe.Status == http.StatusServiceUnavailable {
+	h.Set("Cache-Control", errorCacheControl(err.Status))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if err.Status == http.StatusTooManyRequests || err.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "1")
 	}
-	c.Response().WriteHeader(pe.Status)
-	if c.Request().Method != http.MethodHead {
-		_, _ = c.Response().Write(data)
+	w.WriteHeader(err.Status)
+	if method != http.MethodHead {
+		_, _ = w.Write(data)
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package server is Prism's HTTP face: the URL API (GET and HEAD of
-// /{key}?params), the health check, caching headers, JSON errors and request
-// logs. It wires storage to the imaging pipeline and is the one http.Handler
-// that both the long-running server and the Lambda entry point serve.
+// /{key}?params), the upload API, the health check, caching headers, JSON
+// errors and request logs. It maps requests to the render package, which
+// does the work, and its results back to responses; it is the one
+// http.Handler that both the long-running server and the Lambda entry point
+// serve.
 package server
 
 import (
@@ -12,23 +14,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/singleflight"
 
-	"github.com/prism-image/prism/cache"
-	"github.com/prism-image/prism/catalog"
-	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/render"
 )
 
 // Config is what the handler needs to know beyond its collaborators.
 type Config struct {
-	MaxSourceBytes int64
 	MaxUploadBytes int64
 	BrowserTTL     time.Duration // Cache-Control max-age of images
 	CDNTTL         time.Duration // Cache-Control s-maxage of images
-	StorageTimeout time.Duration
-	Timeout        time.Duration // per request, for transforms: 503 past it
-	Workers        int           // pipelines running at once
-	Queue          int           // requests waiting for a worker; more are answered 429
 	APIKeys        []string      // bearer keys for writes; none: writes are refused
 	PublicURL      string        // base of the URLs the upload API answers; "": from the request
 	PresignExpiry  time.Duration // lifetime of direct-upload forms
@@ -38,12 +32,7 @@ type Config struct {
 // Server answers the URL API and the upload API.
 type Server struct {
 	cfg          Config
-	catalog      *catalog.Catalog
-	proc         *imaging.Processor
-	variants     *cache.Variants
-	derived      *cache.Derived // nil: none configured
-	admission    *admission
-	flight       singleflight.Group
+	render       *render.Renderer
 	log          *slog.Logger
 	echo         *echo.Echo
 	cacheControl string
@@ -53,12 +42,10 @@ type Server struct {
 // with one.
 var ReservedPrefixes = []string{"v1/", "healthz", "metrics", ".prism/"}
 
-// New returns a Server over the originals of cat, transforming them with
-// proc and keeping renderings in variants and, when not nil, derived.
-func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, variants *cache.Variants, derived *cache.Derived, log *slog.Logger) *Server {
+// New returns a Server answering with the work of r.
+func New(cfg Config, r *render.Renderer, log *slog.Logger) *Server {
 	s := &Server{
-		cfg: cfg, catalog: cat, proc: proc, variants: variants, derived: derived, log: log,
-		admission:    newAdmission(cfg.Workers, cfg.Queue),
+		cfg: cfg, render: r, log: log,
 		cacheControl: fmt.Sprintf("public, max-age=%d, s-maxage=%d", int(cfg.BrowserTTL.Seconds()), int(cfg.CDNTTL.Seconds())),
 	}
 	e := echo.New()
@@ -79,7 +66,7 @@ func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, variants *ca
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
 func (s *Server) health(c echo.Context) error {
-	if err := imaging.Health(); err != nil {
+	if err := s.render.Health(c.Request().Context()); err != nil {
 		s.log.Error("health check failed", "err", err)
 		return c.JSONBlob(http.StatusServiceUnavailable, []byte(`{"status":"unhealthy"}`))
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,7 +12,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -119,7 +117,7 @@ func (s *Server) postImage(c echo.Context) error {
 		sum := sha256.Sum256(data)
 		key = datedKey(hex.EncodeToString(sum[:])[:12], filename, imaging.Sniff(data))
 	}
-	return s.store(c, key, data, catalog.PutOptions{}, true)
+	return s.store(c, key, data, catalog.Overwrite, true)
 }
 
 // putImage stores the raw body at exactly the key in the path.
@@ -132,28 +130,22 @@ func (s *Server) putImage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	inm := strings.TrimSpace(c.Request().Header.Get("If-None-Match"))
-	return s.store(c, key, data, catalog.PutOptions{IfNoneMatch: inm == "*"}, false)
+	cond := catalog.Overwrite
+	if strings.TrimSpace(c.Request().Header.Get("If-None-Match")) == "*" {
+		cond = catalog.IfAbsent
+	}
+	return s.store(c, key, data, cond, false)
 }
 
 // store validates and stores an upload. A POST always answers 201 (it made
 // a new image, even over an old one); a PUT answers 201 when the key is new
 // and 200 when it replaced one.
-func (s *Server) store(c echo.Context, key string, data []byte, opts catalog.PutOptions, post bool) error {
+func (s *Server) store(c echo.Context, key string, data []byte, cond catalog.Precondition, post bool) error {
 	c.Set(logKey, key)
-	err := writableKey(key)
-	if err != nil {
+	if err := writableKey(key); err != nil {
 		return err
 	}
-	// Validating an upload decodes it: it takes a worker like a transform.
-	var m prism.Metadata
-	var created bool
-	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.Timeout)
-	defer cancel()
-	admitted := s.admission.do(ctx, func() { m, created, err = s.catalog.Put(ctx, key, data, opts) })
-	if admitted != nil {
-		return admitted
-	}
+	m, created, err := s.render.Upload(c.Request().Context(), key, data, cond)
 	if err != nil {
 		return err
 	}
@@ -171,7 +163,7 @@ func (s *Server) deleteImage(c echo.Context) error {
 	if err := storage.ValidateKey(key); err != nil {
 		return err
 	}
-	if err := s.catalog.Delete(c.Request().Context(), key); err != nil {
+	if err := s.render.Delete(c.Request().Context(), key); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -179,7 +171,7 @@ func (s *Server) deleteImage(c echo.Context) error {
 
 func (s *Server) getMetadata(c echo.Context) error {
 	key := keyAfter(c, "/v1/images/")
-	m, err := s.catalog.Metadata(c.Request().Context(), key)
+	m, err := s.render.Metadata(c.Request().Context(), key)
 	if err != nil {
 		return err
 	}
@@ -215,7 +207,7 @@ func (s *Server) presignUpload(c echo.Context) error {
 	if err := writableKey(key); err != nil {
 		return err
 	}
-	post, err := s.catalog.Storage().PresignPost(c.Request().Context(), key, s.cfg.MaxUploadBytes, s.cfg.PresignExpiry)
+	post, err := s.render.PresignUpload(c.Request().Context(), key, s.cfg.MaxUploadBytes, s.cfg.PresignExpiry)
 	if err != nil {
 		return err
 	}
@@ -296,11 +288,6 @@ func datedKey(id, filename string, f imaging.Format) string {
 	return time.Now().UTC().Format("2006/01") + "/" + id + "-" + sanitizeName(filename, f)
 }
 
-var extensions = map[imaging.Format]string{
-	imaging.JPEG: "jpg", imaging.PNG: "png", imaging.WebP: "webp", imaging.AVIF: "avif",
-	imaging.HEIC: "heic", imaging.GIF: "gif", imaging.TIFF: "tiff", imaging.SVG: "svg",
-}
-
 // sanitizeName keeps a file name's stem safe for URLs (lower-case letters,
 // digits, '-', '_', '.') and gives it the extension of the format the bytes
 // really have, when known.
@@ -324,13 +311,12 @@ func sanitizeName(filename string, f imaging.Format) string {
 	if stem == "" {
 		stem = "image"
 	}
-	if e, ok := extensions[f]; ok {
-		return stem + "." + e
+	if f.Uploadable() {
+		return stem + "." + f.Extension()
 	}
-	for _, e := range extensions {
-		if ext == "."+e || ext == ".jpeg" || ext == ".tif" {
-			return stem + ext
-		}
+	switch e := strings.TrimPrefix(ext, "."); {
+	case e == "jpg", e == "tif", imaging.Format(e).Uploadable():
+		return stem + ext
 	}
 	return stem
 }
@@ -349,11 +335,7 @@ func (s *Server) publicURL(c echo.Context, key string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	segments := strings.Split(key, "/")
-	for i, seg := range segments {
-		segments[i] = url.PathEscape(seg)
-	}
-	return strings.TrimSuffix(base, "/") + "/" + strings.Join(segments, "/")
+	return strings.TrimSuffix(base, "/") + "/" + storage.EscapePath(key)
 }
 
 func writeJSON(c echo.Context, status int, v any) error {

@@ -356,20 +356,6 @@ func (s *File) DeletePrefix(ctx context.Context, prefix string) error {
 	}
 }
 
-// PresignPost implements Storage: a folder cannot take uploads straight from
-// browsers, so it answers a 501.
-func (s *File) PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error) {
-	return PresignedPost{}, prism.Errorf(http.StatusNotImplemented, prism.CodeNotImplemented,
-		"direct uploads need the S3 backend; this server stores originals in a local folder, so upload through the API instead")
-}
-
-// PresignGet implements Storage: a folder has no URL of its own, so it
-// answers a 501.
-func (s *File) PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error) {
-	return "", prism.Errorf(http.StatusNotImplemented, prism.CodeNotImplemented,
-		"presigned downloads need the S3 backend; this store is a local folder")
-}
-
 // fileInfo derives Info from a stat. The ETag is nginx's: modification time
 // and size in hex. It costs nothing to compute and changes whenever the file
 // is rewritten in place (a rewrite moves mtime; nanoseconds make a same-second

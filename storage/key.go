@@ -2,6 +2,7 @@ package storage
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -59,4 +60,14 @@ func ValidateKey(key string) error {
 
 func invalidKey(format string, args ...any) error {
 	return prism.Errorf(http.StatusBadRequest, prism.CodeInvalidKey, format, args...)
+}
+
+// EscapePath is key as the path of a URL: each segment percent-escaped,
+// the slashes between them kept.
+func EscapePath(key string) string {
+	segments := strings.Split(key, "/")
+	for i, seg := range segments {
+		segments[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segments, "/")
 }

@@ -121,17 +121,6 @@ func TestS3PresignGetVirtualHost(t *testing.T) {
 	}
 }
 
-// TestFilePresignGet checks that the file backend declines with a 501.
-func TestFilePresignGet(t *testing.T) {
-	s, err := NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.PresignGet(context.Background(), "a.jpg", time.Minute)
-	wantStatus(t, "PresignGet", err, http.StatusNotImplemented, prism.CodeNotImplemented)
-}
-
 func mustQuery(t *testing.T, rawURL string) url.Values {
 	t.Helper()
 	u, err := url.Parse(rawURL)

@@ -261,7 +261,7 @@ func (s *S3) DeletePrefix(ctx context.Context, prefix string) error {
 	return nil
 }
 
-// PresignPost implements Storage with S3's browser-based POST upload. The
+// PresignPost answers a form for S3's browser-based POST upload. The
 // policy it signs allows exactly key (under Prefix), a body of 1 to
 // maxBytes bytes, and a Content-Type form field that starts with "image/".
 // The client must add that field itself, with its image's type: it is not
@@ -298,7 +298,7 @@ func (s *S3) PresignPost(ctx context.Context, key string, maxBytes int64, expiry
 // maxPresignExpiry is the longest a SigV4 presigned URL may live.
 const maxPresignExpiry = 7 * 24 * time.Hour
 
-// PresignGet implements Storage with a SigV4 presigned GetObject URL for key
+// PresignGet answers a SigV4 presigned GetObject URL for key
 // (under Prefix), valid for expiry. It is computed locally: no request is
 // made, and the object need not exist yet. URL is path-style when PathStyle
 // is set.

@@ -1,6 +1,8 @@
-// Package storage reads originals from where they live: a local folder or an
-// S3 bucket. It knows nothing of images; it hands out bytes with the identity
-// (ETag, size, modification time) that caching decisions hang on.
+// Package storage keeps objects in a local folder or an S3 bucket: it
+// reads, writes and deletes them by key, and the S3 backend also presigns
+// direct uploads and downloads. It knows nothing of images; it hands out
+// bytes with the identity (ETag, size, modification time) that caching
+// decisions hang on.
 package storage
 
 import (
@@ -26,7 +28,9 @@ type Object interface {
 	Info() Info
 }
 
-// Storage is where originals live.
+// Storage is what every backend does. Presigning is S3's alone: (*S3)
+// PresignPost and PresignGet, which callers reach through an interface of
+// their own.
 type Storage interface {
 	// Open opens key for reading. A missing key is a 404 *prism.Error; a
 	// backend failure is a 502, a backend timeout a 504.
@@ -48,17 +52,6 @@ type Storage interface {
 	// prefix itself is NOT removed). Removing nothing is not an error. It
 	// is used to purge all the rendered variants stored under a source key.
 	DeletePrefix(ctx context.Context, prefix string) error
-	// PresignPost returns a form with which a browser uploads straight to
-	// the backend at key until expiry, limited to image/* content types and
-	// to between 1 and maxBytes bytes. Backends that cannot answer a 501
-	// *prism.Error (code not_implemented).
-	PresignPost(ctx context.Context, key string, maxBytes int64, expiry time.Duration) (PresignedPost, error)
-	// PresignGet returns a URL from which anyone may GET key, without
-	// credentials, until expiry (at most 7 days). It does not check that key
-	// exists: a missing key is the backend's 404 when the URL is fetched.
-	// Backends that cannot answer a 501 *prism.Error (code
-	// not_implemented). It hands responses too large for Lambda to S3.
-	PresignGet(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
 // PutOptions modify a Put.

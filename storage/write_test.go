@@ -411,21 +411,6 @@ func testInterruptedPut(t *testing.T, b backend) {
 	}
 }
 
-// TestFilePresignPost checks that the file backend declines direct uploads
-// with a 501 that says why.
-func TestFilePresignPost(t *testing.T) {
-	s, err := NewFile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.PresignPost(context.Background(), "a.jpg", 1000, time.Minute)
-	wantStatus(t, "PresignPost", err, http.StatusNotImplemented, prism.CodeNotImplemented)
-	if err == nil || !strings.Contains(err.Error(), "S3") {
-		t.Errorf("PresignPost: %v, want a message that names S3", err)
-	}
-}
-
 // TestFileSweepTemp checks that NewFile removes the temporary files of a
 // crashed process, and only old ones.
 func TestFileSweepTemp(t *testing.T) {

@@ -63,7 +63,7 @@ func measureLimit(ctx context.Context, photo []byte, workers int, d time.Duratio
 				o, err := imaging.ParseOptions(url.Values{"w": {strconv.Itoa(w)}, "quality": {strconv.Itoa(q)}})
 				t0 := time.Now()
 				if err == nil {
-					_, err = proc.Process(photo, o, imaging.Accepts{})
+					_, err = proc.Process(ctx, photo, o, imaging.Accepts{})
 				}
 				if err != nil {
 					mu.Lock()

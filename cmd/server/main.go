@@ -1,6 +1,7 @@
 // Command server runs Prism as a long-lived HTTP service: it loads the
 // configuration, assembles Prism and serves it until SIGTERM, then drains
-// in-flight requests.
+// in-flight requests and image work, stops what outlives the drain, and
+// shuts libvips down last.
 //
 //	server [flags]             serve
 //	server health [flags]      exit 0 when the server at -addr answers /healthz
@@ -61,13 +62,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer prism.Close()
-	go prism.Handler.ReleaseMemoryWhenIdle(ctx, 5*time.Second)
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		prism.Close(context.Background())
 		return err
 	}
+	idle, stopIdle := context.WithCancel(context.Background())
+	defer stopIdle()
+	go prism.Render.ReleaseMemoryWhenIdle(idle, 5*time.Second)
 	srv := &http.Server{
 		Handler:           prism.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -80,15 +82,28 @@ func run(args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		prism.Close(context.Background())
 		return err
 	case <-ctx.Done():
 	}
+
+	// Stop accepting, and let requests and image work finish within the
+	// timeout; then stop the work that remains, so that the requests
+	// waiting for it answer 503, and shut libvips down only once every
+	// pipeline has returned.
 	log.Info("draining", "timeout", cfg.ShutdownTimeout.String())
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("drain: %w", err)
+	drainErr := srv.Shutdown(drain)
+	prism.Render.Close(drain)
+	if drainErr != nil {
+		log.Warn("requests outlived the drain: their image work was stopped", "err", drainErr)
+		last, cancelLast := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelLast()
+		_ = srv.Shutdown(last) // they answer at once now
+		_ = srv.Close()
 	}
+	prism.Close(drain)
 	log.Info("stopped")
 	return nil
 }

@@ -1,4 +1,4 @@
-package server
+package render
 
 import (
 	"context"
@@ -9,20 +9,20 @@ import (
 )
 
 // ReleaseMemoryWhenIdle returns freed memory, Go's and libvips', to the
-// system whenever no pipeline has run for a moment after some did, so that
+// system whenever no work has run for a moment after some did, so that
 // resident memory falls back near its idle level after a burst. It returns
 // when ctx ends.
-func (s *Server) ReleaseMemoryWhenIdle(ctx context.Context, every time.Duration) {
+func (r *Renderer) ReleaseMemoryWhenIdle(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last := renders.Load()
+	last := r.worked.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if n := renders.Load(); n != last && s.admission.idle() {
+		if n := r.worked.Load(); n != last && r.gate.idle() {
 			last = n
 			debug.FreeOSMemory()
 			imaging.ReleaseMemory()

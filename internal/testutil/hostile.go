@@ -1,0 +1,70 @@
+package testutil
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/png"
+	"testing"
+)
+
+// Hostile inputs: tiny files that cost a careless image server dearly.
+// Tests make them here rather than keep them in testdata, so that what
+// each one is stays in plain sight.
+
+// TinyPNG is a 1×1 opaque PNG (69 bytes): letterboxed to a huge box, it
+// asks for a huge output from nothing.
+func TinyPNG(t testing.TB) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	img.Set(0, 0, color.NRGBA{200, 30, 30, 255})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TinyFramesGIF is an animated GIF of frames 1×1 frames (about 3 KB for
+// 100): letterboxed, every frame is padded to the box.
+func TinyFramesGIF(t testing.TB, frames int) []byte {
+	t.Helper()
+	palette := color.Palette{color.Black, color.White}
+	g := &gif.GIF{}
+	for i := range frames {
+		img := image.NewPaletted(image.Rect(0, 0, 1, 1), palette)
+		img.SetColorIndex(0, 0, uint8(i%2))
+		g.Image = append(g.Image, img)
+		g.Delay = append(g.Delay, 10)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BombGIF is a side×side GIF of one colour: LZW squeezes its pixels into a
+// few tens of kilobytes, and a decoder must hold them all.
+func BombGIF(t testing.TB, side int) []byte {
+	t.Helper()
+	img := image.NewPaletted(image.Rect(0, 0, side, side), color.Palette{color.NRGBA{20, 120, 200, 255}, color.White})
+	var buf bytes.Buffer
+	if err := gif.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BlurSVG is an SVG that declares side×side pixels and blurs all of them
+// (a few hundred bytes): drawn at its declared size, the filter costs
+// minutes of CPU.
+func BlurSVG(side int) []byte {
+	return fmt.Appendf(nil, `<svg xmlns="http://www.w3.org/2000/svg" width="%[1]d" height="%[1]d">`+
+		`<defs><filter id="b"><feGaussianBlur stdDeviation="%[2]d"/></filter></defs>`+
+		`<rect width="%[1]d" height="%[1]d" fill="#c33" filter="url(#b)"/>`+
+		`<circle cx="%[3]d" cy="%[3]d" r="%[4]d" fill="#33c" filter="url(#b)"/></svg>`,
+		side, max(1, side/100), side/2, side*3/7)
+}

@@ -1,0 +1,78 @@
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ResetPeakRSS resets the peak resident size of process pid, so that
+// PeakRSS then reports the peak since this call.
+func ResetPeakRSS(t testing.TB, pid int) {
+	t.Helper()
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+		t.Fatalf("resetting the peak RSS of %d: %v", pid, err)
+	}
+}
+
+// PeakRSS is the peak resident size of process pid (VmHWM), in bytes.
+func PeakRSS(t testing.TB, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("reading the peak RSS of %d: %v", pid, err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM of %d: %q", pid, line)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
+// 100 on every Linux Prism runs on.
+const clockTicks = 100
+
+// CPUTime is the CPU time (user and system) process pid has used.
+func CPUTime(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("reading the CPU time of %d: %v", pid, err)
+	}
+	// The command name may hold spaces: fields count from after its ')'.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of the whole line
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parsing /proc/%d/stat: %q", pid, stat)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// TimeToIdle polls until process pid uses less than a tenth of a core over
+// a quarter of a second, and returns how long that took; it fails the test
+// after limit.
+func TimeToIdle(t testing.TB, pid int, limit time.Duration) time.Duration {
+	t.Helper()
+	const window = 250 * time.Millisecond
+	start := time.Now()
+	for time.Since(start) < limit {
+		before := CPUTime(t, pid)
+		time.Sleep(window)
+		if CPUTime(t, pid)-before < window/10 {
+			return time.Since(start) - window
+		}
+	}
+	t.Fatalf("process %d still busy %v later", pid, limit)
+	return limit
+}

@@ -1,0 +1,52 @@
+package render
+
+import (
+	"context"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/prism-image/prism"
+)
+
+// gate bounds the decodes: at most workers run, at most queue wait, and
+// whoever would wait beyond that is told at once to come back later. A
+// decode holds tens of megabytes of pixels, so this bound is what keeps
+// memory flat under any load.
+type gate struct {
+	slots    *semaphore.Weighted
+	workers  int64
+	capacity int64        // workers + queue
+	inside   atomic.Int64 // running or waiting
+}
+
+func newGate(workers, queue int) *gate {
+	return &gate{slots: semaphore.NewWeighted(int64(workers)), workers: int64(workers), capacity: int64(workers + queue)}
+}
+
+// errBusy answers work that found the queue full.
+func errBusy() error {
+	return prism.Fail(prism.CodeBusy, "too many images are being worked on; retry shortly")
+}
+
+// do runs fn when a worker is free: 429 when the queue is full, 503 when
+// ctx ends first.
+func (g *gate) do(ctx context.Context, fn func()) error {
+	if g.inside.Add(1) > g.capacity {
+		g.inside.Add(-1)
+		return errBusy()
+	}
+	defer g.inside.Add(-1)
+	if err := g.slots.Acquire(ctx, 1); err != nil {
+		return errDeadline()
+	}
+	defer g.slots.Release(1)
+	fn()
+	return nil
+}
+
+// free reports whether a worker is idle and nobody waits.
+func (g *gate) free() bool { return g.inside.Load() < g.workers }
+
+// idle reports whether no work runs or waits.
+func (g *gate) idle() bool { return g.inside.Load() == 0 }

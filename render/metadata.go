@@ -1,0 +1,107 @@
+package render
+
+import (
+	"context"
+
+	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/storage"
+)
+
+// Metadata returns key's metadata: from the cache, else worked out from
+// storage (once for every identical request in flight, within the gate)
+// and cached. A failed analysis is remembered like a missing key.
+func (r *Renderer) Metadata(ctx context.Context, key string) (prism.Metadata, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return prism.Metadata{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	m, found, err := r.catalog.Lookup(ctx, key)
+	switch {
+	case err != nil:
+		return prism.Metadata{}, err
+	case found == cache.Hit:
+		return m, nil
+	case found == cache.Missing:
+		return prism.Metadata{}, notFound()
+	}
+	v, err := r.merged(ctx, metadataID(key), func(work context.Context) (any, error) {
+		src, info, err := r.catalog.ReadAll(work, key, r.cfg.MaxSourceBytes)
+		if err != nil {
+			return nil, err
+		}
+		return r.analyze(work, info, src)
+	})
+	if err != nil {
+		return prism.Metadata{}, err
+	}
+	return v.(prism.Metadata), nil
+}
+
+func metadataID(key string) string { return "metadata\x00" + key }
+
+// learn works out and caches the metadata of an original that work read
+// without knowing it: in the background once that work has ended (and
+// released its worker), and only if a worker is free then.
+func (r *Renderer) learn(work context.Context, info storage.Info, src []byte) {
+	context.AfterFunc(work, func() {
+		r.background(metadataID(info.Key), func(work context.Context) (any, error) {
+			m, err := r.analyze(work, info, src)
+			if err != nil {
+				r.log.Warn("learning an original failed", "key", info.Key, "err", err)
+			}
+			return m, err
+		})
+	})
+}
+
+// analyze decodes an original read from storage as info and caches its
+// metadata, or remembers that it cannot be analysed.
+func (r *Renderer) analyze(ctx context.Context, info storage.Info, src []byte) (prism.Metadata, error) {
+	a, err := r.proc.Analyze(ctx, src)
+	if err != nil {
+		r.rememberFailure(info.Key, err)
+		return prism.Metadata{}, err
+	}
+	return r.catalog.Remember(ctx, info, pixels(a)), nil
+}
+
+// rememberFailure remembers a failure that is the source's fault (it is
+// not an image Prism reads, or is over the limits) for a while, so that it
+// is not decoded again on every request.
+func (r *Renderer) rememberFailure(key string, err error) {
+	switch prism.AsError(err).Code {
+	case prism.CodeUndecodable, prism.CodeTooLarge:
+		r.catalog.Failed(key, err)
+	}
+}
+
+// Upload validates data, decoding every pixel within the gate, and stores
+// it at key. It reports whether the key is new.
+func (r *Renderer) Upload(ctx context.Context, key string, data []byte, cond catalog.Precondition) (prism.Metadata, bool, error) {
+	if err := storage.ValidateKey(key); err != nil {
+		return prism.Metadata{}, false, err
+	}
+	if f := imaging.Sniff(data); !f.Uploadable() {
+		return prism.Metadata{}, false, prism.Fail(prism.CodeUnsupportedMedia,
+			"not an image in an accepted format: %s", imaging.UploadableNames())
+	}
+	v, err := r.admitted(ctx, func(work context.Context) (any, error) { return r.proc.Analyze(work, data) })
+	if err != nil {
+		return prism.Metadata{}, false, err
+	}
+	return r.catalog.Put(ctx, key, data, pixels(v.(imaging.Analysis)), cond)
+}
+
+// pixels is the part of an original's metadata its pixels tell.
+func pixels(a imaging.Analysis) prism.Metadata {
+	return prism.Metadata{
+		Width: a.Width, Height: a.Height,
+		Format: string(a.Format), ContentType: a.Format.ContentType(),
+		Orientation: a.Orientation, Frames: a.Frames, HasAlpha: a.HasAlpha, ColorSpace: a.ColorSpace,
+		DominantColor: a.DominantColor, BlurHash: a.BlurHash,
+	}
+}

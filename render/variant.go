@@ -1,0 +1,179 @@
+package render
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/storage"
+)
+
+// pipelineVersion is part of every variant ETag, so that a change to how
+// Prism renders invalidates what browsers and CDNs hold.
+const pipelineVersion = "1"
+
+// VariantRequest asks for one rendering of an original.
+type VariantRequest struct {
+	Key     string
+	Options imaging.Options
+	Accepts imaging.Accepts // what the client takes, for format=auto
+	// Fresh, when set, reports whether the client already holds the
+	// variant with this ETag: then nothing is read or rendered, and the
+	// Result is NotModified.
+	Fresh func(etag string) bool
+}
+
+// Result is a variant, or what is known of it.
+type Result struct {
+	Data         []byte // nil when NotModified
+	ContentType  string
+	ETag         string // strong, quoted
+	LastModified time.Time
+	// VaryAccept says the output format was negotiated from Accept.
+	VaryAccept bool
+	// VariantKey names the rendering in the caches and the derived store.
+	VariantKey  cache.VariantKey
+	Layer       Layer
+	NotModified bool
+}
+
+// Variant answers a transform: from cached metadata when the client holds
+// it already, else from the variant caches, else rendered once for every
+// identical request in flight. A remembered miss fails with Result.Layer
+// LayerMissing; other failures carry no Result.
+func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+
+	// The source's identity: from cached metadata, else from storage.
+	m, found, err := r.catalog.Lookup(ctx, req.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	var info storage.Info
+	layer := LayerMetadata
+	switch found {
+	case cache.Missing:
+		return Result{Layer: LayerMissing}, notFound()
+	case cache.Hit:
+		if err := r.checkSource(m); err != nil {
+			return Result{}, err
+		}
+		info = storage.Info{Key: req.Key, Size: m.Bytes, ETag: m.ETag, LastModified: m.LastModified}
+	default:
+		layer = LayerMiss
+		if info, err = r.catalog.Stat(ctx, req.Key); err != nil {
+			return Result{}, err
+		}
+	}
+
+	etag := variantETag(info.ETag, req.Options, req.Accepts)
+	res := Result{
+		ETag: etag, LastModified: info.LastModified,
+		VaryAccept: req.Options.Format == imaging.FormatAuto,
+		VariantKey: cache.VariantKey{Source: req.Key, ID: etag},
+		Layer:      layer,
+	}
+	if req.Fresh != nil && req.Fresh(etag) {
+		res.NotModified = true
+		return res, nil
+	}
+	if v, layer, ok := r.cached(ctx, res.VariantKey); ok {
+		res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, layer
+		return res, nil
+	}
+	v, err := r.render(ctx, res.VariantKey, info, found == cache.Hit, req)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, LayerMiss
+	return res, nil
+}
+
+// checkSource refuses, from its cached metadata alone, an original over
+// the limits.
+func (r *Renderer) checkSource(m prism.Metadata) error {
+	if m.Bytes > r.cfg.MaxSourceBytes {
+		return prism.Fail(prism.CodeTooLarge, "source is %d bytes, over the limit of %d", m.Bytes, r.cfg.MaxSourceBytes)
+	}
+	return r.proc.CheckSize(imaging.Format(m.Format), m.Width, m.Height, m.Frames)
+}
+
+// cached looks a variant up in memory, then in the derived store.
+func (r *Renderer) cached(ctx context.Context, k cache.VariantKey) (cache.Variant, Layer, bool) {
+	if v, ok := r.variants.Get(k); ok {
+		return v, LayerMemory, true
+	}
+	if r.derived != nil {
+		if v, ok := r.derived.Get(ctx, k); ok {
+			r.variants.Set(k, v)
+			return v, LayerDerived, true
+		}
+	}
+	return cache.Variant{}, "", false
+}
+
+// pipelineRuns counts renderings: with the variant caches and merging in
+// front, it grows by one per distinct variant a process renders.
+var pipelineRuns = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "prism_pipeline_runs_total",
+	Help: "Images rendered by the libvips pipeline.",
+})
+
+// render runs the pipeline once for all identical requests in flight.
+func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, knownSource bool, req VariantRequest) (cache.Variant, error) {
+	v, err := r.merged(ctx, "variant\x00"+k.String(), func(work context.Context) (any, error) {
+		return r.renderNow(work, k, info, knownSource, req)
+	})
+	if err != nil {
+		return cache.Variant{}, err
+	}
+	return v.(cache.Variant), nil
+}
+
+// renderNow reads the source and transforms it, caching the result.
+func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info storage.Info, knownSource bool, req VariantRequest) (cache.Variant, error) {
+	pipelineRuns.Inc()
+	src, current, err := r.catalog.ReadAll(ctx, k.Source, r.cfg.MaxSourceBytes)
+	if err != nil {
+		return cache.Variant{}, err
+	}
+	out, err := r.proc.Process(ctx, src, req.Options, req.Accepts)
+	if err != nil {
+		r.rememberFailure(k.Source, err)
+		return cache.Variant{}, err
+	}
+	v := cache.Variant{Data: out.Data, ContentType: out.Format.ContentType()}
+	// Cache only what the key names: the source read must be the one the
+	// ETag was made from (a replace may have landed in between).
+	if current.ETag == info.ETag {
+		r.variants.Set(k, v)
+		if r.derived != nil {
+			r.derived.SaveAsync(k, v)
+		}
+	}
+	if !knownSource || current.ETag != info.ETag {
+		// First use of an original that reached storage without the API,
+		// or that changed there: learn it when a worker is free.
+		r.learn(ctx, current, src)
+	}
+	return v, nil
+}
+
+// variantETag is a strong validator for one rendering: the source's
+// identity, the canonical transform and what decides the output format.
+func variantETag(sourceETag string, opts imaging.Options, accepts imaging.Accepts) string {
+	format := string(opts.Format)
+	if opts.Format == imaging.FormatAuto {
+		format += ":" + accepts.Token()
+	}
+	sum := sha256.Sum256([]byte(pipelineVersion + "\n" + sourceETag + "\n" + opts.Canonical() + "\n" + format))
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
