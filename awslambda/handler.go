@@ -90,7 +90,7 @@ type Config struct {
 	Handler  http.Handler // the URL and upload APIs: app.App.Handler
 	Catalog  Catalog      // app.App.Catalog
 	Analyzer Analyzer     // app.App.Render
-	Derived DerivedStore // nil: no derived store, so no redirects of large variants
+	Derived  DerivedStore // nil: no derived store, so no redirects of large variants
 
 	// Storage and DerivedURL are PRISM_STORAGE and PRISM_DERIVED_URL: S3
 	// events are acted on only for objects of the originals' bucket and

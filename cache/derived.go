@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/internal/safe"
 	"github.com/prism-image/prism/storage"
 )
 
@@ -48,7 +49,7 @@ func NewDerived(store storage.Storage, index VariantIndex, log *slog.Logger) *De
 		go func() {
 			defer d.wg.Done()
 			for job := range d.jobs {
-				job()
+				_ = safe.Do(d.log, "derived store write", job)
 			}
 		}()
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/internal/safe"
 )
 
 // MetaPrefix starts the Redis key of every metadata entry:
@@ -363,13 +364,16 @@ func (r *Redis) flushLoop(every time.Duration) {
 		r.mu.Lock()
 		all := r.all
 		r.mu.Unlock()
-		if all {
-			r.flushAll(ctx)
-		} else {
-			c, cancelCall := context.WithTimeout(ctx, r.o.Timeout)
-			r.flush(c)
-			cancelCall()
-		}
+		// A panic skips this round, never the process or the loop.
+		_ = safe.Do(r.o.Logger, "Redis replay", func() {
+			if all {
+				r.flushAll(ctx)
+			} else {
+				c, cancelCall := context.WithTimeout(ctx, r.o.Timeout)
+				defer cancelCall()
+				r.flush(c)
+			}
+		})
 	}
 }
 

@@ -10,14 +10,15 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+
+	"github.com/prism-image/prism/internal/safe"
+	"github.com/prism-image/prism/storage"
 )
 
 // Options tune how invalidations are batched and retried.
@@ -84,11 +85,7 @@ func NewCloudFront(client *cloudfront.Client, distribution string, o Options, lo
 // Path is the invalidation path that covers every query-string variant of
 // key: the escaped path with a trailing wildcard.
 func Path(key string) string {
-	segments := strings.Split(key, "/")
-	for i, s := range segments {
-		segments[i] = url.PathEscape(s)
-	}
-	return "/" + strings.Join(segments, "/") + "*"
+	return "/" + storage.EscapePath(key) + "*"
 }
 
 // Invalidate records that key changed. It implements catalog.Invalidator.
@@ -145,7 +142,8 @@ func (c *CloudFront) run() {
 			if len(batch) == 0 {
 				break
 			}
-			c.send(batch, c.stop)
+			// A panic loses this batch, never the process or the loop.
+			_ = safe.Do(c.log, "CloudFront invalidation", func() { c.send(batch, c.stop) })
 		}
 	}
 }

@@ -25,8 +25,8 @@ type Config struct {
 	// out over its whole region for every tile, so an SVG costs far more
 	// per pixel than any raster source, and no call can be interrupted.
 	MaxSVGPixels int64
-	MaxFrames       int   // frames kept in animated output
-	Quality         Quality
+	MaxFrames    int // frames kept in animated output
+	Quality      Quality
 }
 
 // Quality holds the default encoder quality per lossy format.

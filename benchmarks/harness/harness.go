@@ -1,7 +1,7 @@
 // Package harness is Prism's load harness: it starts the real server binary
 // on its embedded defaults, measures the in-process libvips limit, drives
 // the server over loopback HTTP through five scenarios and reports the
-// figures as a Markdown table, next to the targets of issue 4.
+// figures as a Markdown table, next to the hot path's targets.
 // cmd/loadbench is its command line (make bench); harness_test.go runs it
 // briefly as a smoke test.
 package harness
@@ -51,7 +51,7 @@ type Config struct {
 }
 
 // RecoveryRSS is the resident memory the server must fall back under after
-// the overload scenario (issue 4: 200 MB).
+// the overload scenario (target: 200 MB).
 const RecoveryRSS = 200 * MB
 
 // MB is the unit of every memory figure: a decimal megabyte.

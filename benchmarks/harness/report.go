@@ -115,14 +115,14 @@ func (r *Report) Ratio() float64 {
 	return a.StatusPerSecond(200) / r.Limit.PerSecond()
 }
 
-// Target is one line of issue 4's targets, with what this run measured.
+// Target is one line of the hot path's targets, with what this run measured.
 type Target struct {
 	What, Goal, Measured string
 	Met                  bool
 	Limit                string // when not met: what this run shows limits it
 }
 
-// Targets evaluates issue 4's targets. They assume 32 clients for (b) and
+// Targets evaluates the hot path's targets. They assume 32 clients for (b) and
 // (c) and 64 for (d), on the 2-core development machine; the measured
 // column says how many clients there were.
 func (r *Report) Targets() []Target {
@@ -236,7 +236,7 @@ func (r *Report) Markdown() string {
 	}
 	p("- After (d), RSS back under %s: %s.\n\n", mb(RecoveryRSS), r.recoveryText())
 
-	p("## Targets (issue 4)\n\n")
+	p("## Targets\n\n")
 	p("| what | target | measured | met |\n| --- | --- | --- | --- |\n")
 	for _, t := range r.Targets() {
 		met := "not met"

@@ -23,6 +23,7 @@ import (
 
 	"github.com/prism-image/prism/app"
 	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/internal/safe"
 	"github.com/prism-image/prism/urlsign"
 )
 
@@ -69,7 +70,7 @@ func run(args []string) error {
 	}
 	idle, stopIdle := context.WithCancel(context.Background())
 	defer stopIdle()
-	go prism.Render.ReleaseMemoryWhenIdle(idle, 5*time.Second)
+	safe.Go(log, "releasing memory", func() { prism.Render.ReleaseMemoryWhenIdle(idle, 5*time.Second) })
 	srv := &http.Server{
 		Handler:           prism.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
