@@ -113,6 +113,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Queue:          cfg.QueueLength(),
 		Timeout:        cfg.Timeout,
 		MaxSourceBytes: cfg.MaxSourceBytes,
+		MemoryBudget:   cfg.MemoryBudget,
 	}, a.Catalog, proc, variants, derived, log)
 	// Closed before libvips shuts down and before the stores it writes to:
 	// every pipeline has returned when it has.

@@ -50,11 +50,12 @@ type Config struct {
 	MissingTTL      time.Duration
 	MetadataEntries int
 
-	CacheBytes int64
-	DerivedURL string
-	Workers    int
-	Queue      int
-	Timeout    time.Duration
+	CacheBytes   int64
+	DerivedURL   string
+	Workers      int
+	Queue        int
+	MemoryBudget int64
+	Timeout      time.Duration
 
 	SigningKey               string
 	CloudFrontDistributionID string
@@ -121,6 +122,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DerivedURL, "derived-url", "", "shared store of rendered variants: file://DIR or s3://BUCKET[/PREFIX]; none: memory only")
 	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: one per CPU)")
 	fs.IntVar(&c.Queue, "queue", 0, "requests that may wait for a worker before 429 (0: 8 per worker)")
+	fs.Int64Var(&c.MemoryBudget, "memory-budget", 512<<20, "bytes of pixels that running image work may hold at once (libvips' estimate); larger work waits its turn")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time any image work (transform, analysis, upload check) may take, queueing included, before libvips stops and the answer is 503")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "when set, transform URLs must carry s=, an HMAC-SHA256 signature with this key")
 	fs.StringVar(&c.CloudFrontDistributionID, "cloudfront-distribution-id", "", "CloudFront distribution to invalidate when an original changes")
@@ -164,6 +166,7 @@ func (c Config) validate() error {
 	positive("metadata-entries", int64(c.MetadataEntries))
 	positive("cache-bytes", c.CacheBytes)
 	positive("timeout", int64(c.Timeout))
+	positive("memory-budget", c.MemoryBudget)
 	if c.Workers < 0 || c.Queue < 0 {
 		errs = append(errs, fmt.Errorf("workers and queue must not be negative"))
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,84 +35,102 @@ func hostileServer(t *testing.T, files map[string][]byte, env ...string) *testut
 }
 
 // Tiny files and plain URLs that would cost a careless server gigabytes or
-// minutes get a clear answer, within the memory budget; work stopped at
-// its deadline leaves the CPU idle at once.
+// minutes get a clear answer, within the memory budget, and leave the CPU
+// idle once answered.
 func TestHostileInputs(t *testing.T) {
 	p := hostileServer(t, map[string][]byte{
-		"dot.png":     testutil.TinyPNG(t),
-		"frames.gif":  testutil.TinyFramesGIF(t, 100),
-		"blur.svg":    testutil.BlurSVG(7000),
-		"bomb-a.gif":  testutil.BombGIF(t, 7000),
-		"bomb-b.gif":  testutil.BombGIF(t, 7000),
-		"photo.jpg":   testutil.ReadTestImage(t, "pexels-magda-ehlers-5141x3434.jpg"),
-		"photo-2.jpg": testutil.ReadTestImage(t, "pexels-magda-ehlers-5141x3434.jpg"),
-	}, "PRISM_TIMEOUT=2s")
-	pid := p.Cmd.Process.Pid
-	type want struct {
-		status        int
-		code          string // of an error
-		format        string // of an image
-		width, height int
-		frames        int
-	}
+		"dot.png":    testutil.TinyPNG(t),
+		"dot-2.png":  testutil.TinyPNG(t),
+		"frames.gif": testutil.TinyFramesGIF(t, 100),
+		"blur.svg":   testutil.BlurSVG(7000),
+		"bomb-a.gif": testutil.BombGIF(t, 7000),
+		"bomb-b.gif": testutil.BombGIF(t, 7000),
+	})
 	tests := []struct {
 		name  string
 		paths []string // requested at once
 		want  want
-		// idle bounds the time from the last answer until the server's CPU
-		// is idle: work stopped at its deadline must not go on.
-		idle time.Duration
 	}{
 		{"1x1 letterboxed to 8192x8192, every format", []string{
 			"/dot.png?lb=8192,8192&fm=jpeg", "/dot.png?lb=8192,8192&fm=png", "/dot.png?lb=8192,8192&fm=webp",
 			"/dot.png?lb=8192,8192&fm=avif", "/dot.png?lb=8192,8192&fm=gif",
-		}, want{status: 422, code: "output_too_large"}, time.Second},
+		}, want{status: 422, code: "output_too_large"}},
+		// Each would hold about 350 MB: they run one after the other.
+		{"1x1 letterboxed to 5000x5000 in AVIF, twice at once", []string{"/dot.png?lb=5000,5000&fm=avif", "/dot-2.png?lb=5000,5000&fm=avif"},
+			want{status: 200, width: 5000, height: 5000, frames: 1}},
+		{"1x1 letterboxed to 5000x5000 in GIF, twice at once", []string{"/dot.png?lb=5000,5000&fm=gif", "/dot-2.png?lb=5000,5000&fm=gif"},
+			want{status: 200, width: 5000, height: 5000, frames: 1}},
 		{"100 frames of 1x1 letterboxed to 2048x2048", []string{"/frames.gif?lb=2048,2048", "/frames.gif?lb=2048,2048&fm=webp"},
-			want{status: 422, code: "output_too_large"}, time.Second},
+			want{status: 422, code: "output_too_large"}},
 		{"100 frames of 1x1 letterboxed to 8192x8192", []string{"/frames.gif?lb=8192,8192", "/frames.gif?lb=8192,8192&fm=webp"},
-			want{status: 422, code: "output_too_large"}, time.Second},
+			want{status: 422, code: "output_too_large"}},
 		{"100 frames of 1x1 letterboxed within the bounds", []string{"/frames.gif?lb=200,200"},
-			want{status: 200, format: "gif", width: 200, height: 200, frames: 100}, time.Second},
+			want{status: 200, format: "gif", width: 200, height: 200, frames: 100}},
 		{"7000x7000 blurred SVG at w=64", []string{"/blur.svg?w=64"},
-			want{status: 200, format: "png", width: 64, height: 64, frames: 1}, time.Second},
+			want{status: 200, format: "png", width: 64, height: 64, frames: 1}},
 		{"7000x7000 blurred SVG at its declared size", []string{"/blur.svg?fm=png", "/blur.svg?fm=webp"},
-			want{status: 422, code: "source_too_large"}, time.Second},
+			want{status: 422, code: "source_too_large"}},
 		{"four metadata requests of a fresh 7000x7000 LZW bomb", []string{
 			"/v1/images/bomb-a.gif", "/v1/images/bomb-a.gif", "/v1/images/bomb-a.gif", "/v1/images/bomb-a.gif",
-		}, want{status: 200, format: "gif", width: 7000, height: 7000, frames: 1}, time.Second},
+		}, want{status: 200, format: "gif", width: 7000, height: 7000, frames: 1}},
 		{"four transforms of a fresh 7000x7000 LZW bomb", []string{
 			"/bomb-b.gif?w=100", "/bomb-b.gif?w=200", "/bomb-b.gif?w=300", "/bomb-b.gif?w=400",
-		}, want{status: 200, format: "gif", frames: 1}, time.Second},
-		{"renders past their deadline", []string{"/photo.jpg?lb=8000,6000&fm=png", "/photo-2.jpg?lb=8000,6000&fm=png"},
-			want{status: 503, code: "unavailable"}, 2 * time.Second},
+		}, want{status: 200, format: "gif", frames: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			testutil.TimeToIdle(t, pid, 30*time.Second)
-			testutil.ResetPeakRSS(t, pid)
-			var wg sync.WaitGroup
-			for _, path := range tt.paths {
-				wg.Go(func() {
-					checkAnswer(t, get(t, p.URL+path), path, tt.want.status, tt.want.code, tt.want.format, tt.want.width, tt.want.height, tt.want.frames)
-				})
-			}
-			wg.Wait()
-			if idle := testutil.TimeToIdle(t, pid, 30*time.Second); idle > tt.idle {
-				t.Errorf("the server was busy %v after answering, want at most %v", idle, tt.idle)
-			}
-			if peak := testutil.PeakRSS(t, pid); peak > memoryBudget {
-				t.Errorf("peak RSS %d MB, over the budget of %d MB", peak>>20, memoryBudget>>20)
-			} else {
-				t.Logf("peak RSS %d MB", peak>>20)
-			}
+			hostileRequests(t, p, tt.paths, tt.want, time.Second)
 		})
 	}
 }
 
-// checkAnswer checks one answer: an error's status and code, or an image's
-// format, size and frames (metadata JSON for /v1/images/).
-func checkAnswer(t *testing.T, res response, path string, status int, code, format string, width, height, frames int) {
+// Renders past PRISM_TIMEOUT are stopped: a 503, and the CPU idle at once.
+func TestHostileDeadline(t *testing.T) {
+	photo := testutil.ReadTestImage(t, "pexels-magda-ehlers-5141x3434.jpg")
+	p := hostileServer(t, map[string][]byte{"photo.jpg": photo, "photo-2.jpg": photo}, "PRISM_TIMEOUT=1s")
+	// 48 MP of PNG: two seconds of work each.
+	hostileRequests(t, p, []string{"/photo.jpg?lb=8000,6000&fm=png", "/photo-2.jpg?lb=8000,6000&fm=png"},
+		want{status: 503, code: "unavailable"}, time.Second)
+}
+
+// want is what every answer to a hostile request must be.
+type want struct {
+	status        int
+	code          string // of an error
+	format        string // of an image; "": the one fm= asks for
+	width, height int    // 0: any
+	frames        int
+}
+
+// hostileRequests sends paths to p at once and checks every answer, the
+// peak memory they cost, and that the server is idle within idle of the
+// last answer.
+func hostileRequests(t *testing.T, p *testutil.Process, paths []string, w want, idle time.Duration) {
 	t.Helper()
+	pid := p.Cmd.Process.Pid
+	testutil.TimeToIdle(t, pid, 30*time.Second)
+	testutil.ResetPeakRSS(t, pid)
+	var wg sync.WaitGroup
+	for _, path := range paths {
+		wg.Go(func() { checkAnswer(t, get(t, p.URL+path), path, w) })
+	}
+	wg.Wait()
+	if took := testutil.TimeToIdle(t, pid, 30*time.Second); took > idle {
+		t.Errorf("the server was busy %v after answering, want at most %v", took, idle)
+	}
+	if peak := testutil.PeakRSS(t, pid); peak > memoryBudget {
+		t.Errorf("peak RSS %d MB, over the budget of %d MB", peak>>20, memoryBudget>>20)
+	} else {
+		t.Logf("peak RSS %d MB", peak>>20)
+	}
+}
+
+// checkAnswer checks one answer: an error's status and code, or an image's
+// format (by default the one fm= asks for), size and frames (metadata JSON
+// for /v1/images/).
+func checkAnswer(t *testing.T, res response, path string, w want) {
+	t.Helper()
+	status, code, format, width, height, frames := w.status, w.code, w.format, w.width, w.height, w.frames
 	if res.StatusCode != status {
 		t.Errorf("%s: status %d, want %d: %.300s", path, res.StatusCode, status, res.body)
 		return
@@ -131,6 +150,10 @@ func checkAnswer(t *testing.T, res response, path string, status int, code, form
 			t.Errorf("%s: metadata %s", path, res.body)
 		}
 	default:
+		if format == "" { // as the path asks
+			u, _ := url.Parse(path)
+			format = u.Query().Get("fm")
+		}
 		d := testutil.DecodeImage(t, res.body)
 		if d.Format != format || d.Frames != frames || (width > 0 && (d.Width != width || d.Height != height)) {
 			t.Errorf("%s: %s %dx%d×%d, want %s %dx%d×%d", path, d.Format, d.Width, d.Height, d.Frames, format, width, height, frames)
@@ -152,7 +175,7 @@ func TestShutdownDuringRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := <-answered
-	checkAnswer(t, res, "the render in flight", http.StatusServiceUnavailable, "unavailable", "", 0, 0, 0)
+	checkAnswer(t, res, "the render in flight", want{status: http.StatusServiceUnavailable, code: "unavailable"})
 	exited := make(chan error, 1)
 	go func() { exited <- p.Cmd.Wait() }()
 	select {

@@ -26,27 +26,56 @@ const placeholderSize = 64
 // so a corrupt or truncated file is refused here with a 415, a source over
 // the limits with a 422. When ctx ends libvips stops, and it is a 503.
 func (p *Processor) Analyze(ctx context.Context, src []byte) (Analysis, error) {
-	h, err := Probe(src)
+	in, err := p.PrepareAnalysis(src)
 	if err != nil {
 		return Analysis{}, err
+	}
+	return in.Run(ctx)
+}
+
+// Inspection is an analysis planned and bounded, not yet run.
+type Inspection struct {
+	src  []byte
+	h    Header
+	o    Options
+	plan Plan
+}
+
+// PrepareAnalysis reads src's header and plans its analysis within the
+// limits (415, 422).
+func (p *Processor) PrepareAnalysis(src []byte) (*Inspection, error) {
+	h, err := Probe(src)
+	if err != nil {
+		return nil, err
 	}
 	o := Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}
 	plan, err := NewPlan(Size{h.Width, h.Height}, o)
 	if err != nil {
-		return Analysis{}, err
+		return nil, err
 	}
 	if err := p.checkCost(h, plan, h.Frames); err != nil {
-		return Analysis{}, err
+		return nil, err
 	}
+	return &Inspection{src: src, h: h, o: o, plan: plan}, nil
+}
+
+// Memory is about the most memory libvips will hold while in runs.
+func (in *Inspection) Memory() int64 {
+	return decodeMemory(in.h, in.plan, in.h.Frames) + placeholderSize*placeholderSize*4*int64(in.h.Frames)
+}
+
+// Run decodes every pixel and works the placeholders out.
+func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
+	h, plan := in.h, in.plan
 	var first *image.NRGBA
-	err = guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(src, h, plan, h.Frames)
+	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		img, err := load(in.src, h, plan, h.Frames)
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
-		if err := render(img, h, plan, h.Frames, PNG, o); err != nil {
+		if err := render(img, h, plan, h.Frames, PNG, in.o); err != nil {
 			return err
 		}
 		pixels, err := img.ToBytes() // every frame, so every frame is decoded

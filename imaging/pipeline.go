@@ -55,12 +55,32 @@ type Processor struct{ cfg Config }
 // NewProcessor returns a Processor with cfg.
 func NewProcessor(cfg Config) *Processor { return &Processor{cfg: cfg} }
 
-// Process transforms src as o asks. accepts matters only when o.Format is
-// FormatAuto. Its cost is bounded before any pixel is decoded, and when ctx
-// ends libvips stops working on it. Errors are *prism.Error: 415 for
-// undecodable sources, 422 for sources or outputs over the limits, 400 for
-// impossible geometry, 503 when ctx ended first.
+// Process transforms src as o asks: Prepare, then Run.
 func (p *Processor) Process(ctx context.Context, src []byte, o Options, accepts Accepts) (*Encoded, error) {
+	t, err := p.Prepare(src, o, accepts)
+	if err != nil {
+		return nil, err
+	}
+	return t.Run(ctx)
+}
+
+// Transform is a transform planned and bounded, not yet run: what it will
+// cost is known before any pixel is decoded.
+type Transform struct {
+	p      *Processor
+	src    []byte
+	h      Header
+	o      Options
+	plan   Plan
+	frames int // kept in the output
+	out    Format
+}
+
+// Prepare reads src's header and plans o on it within the limits. accepts
+// matters only when o.Format is FormatAuto. Errors are *prism.Error: 415
+// for sources that are not images, 422 for sources or outputs over the
+// limits, 400 for impossible geometry.
+func (p *Processor) Prepare(src []byte, o Options, accepts Accepts) (*Transform, error) {
 	h, err := Probe(src)
 	if err != nil {
 		return nil, err
@@ -77,23 +97,33 @@ func (p *Processor) Process(ctx context.Context, src []byte, o Options, accepts 
 	if err := p.checkCost(h, plan, frames); err != nil {
 		return nil, err
 	}
+	return &Transform{p: p, src: src, h: h, o: o, plan: plan, frames: frames, out: out}, nil
+}
 
+// Memory is about the most memory libvips will hold while t runs.
+func (t *Transform) Memory() int64 {
+	return decodeMemory(t.h, t.plan, t.frames) + int64(t.plan.Canvas.W)*int64(t.plan.Canvas.H)*int64(t.frames)*encodeBytesPerPixel[t.out]
+}
+
+// Run decodes, transforms and encodes. When ctx ends libvips stops
+// working on it, and it is a 503; a source that fails to decode is a 415.
+func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 	var enc *Encoded
-	err = guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(src, h, plan, frames)
+	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		img, err := load(t.src, t.h, t.plan, t.frames)
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
-		if err := render(img, h, plan, frames, out, o); err != nil {
+		if err := render(img, t.h, t.plan, t.frames, t.out, t.o); err != nil {
 			return err
 		}
-		data, err := encode(img, out, p.quality(out, o))
+		data, err := encode(img, t.out, t.p.quality(t.out, t.o))
 		if err != nil {
 			return err
 		}
-		enc = &Encoded{Data: data, Format: out, Width: img.Width(), Height: img.Height() / frames, Frames: frames}
+		enc = &Encoded{Data: data, Format: t.out, Width: img.Width(), Height: img.Height() / t.frames, Frames: t.frames}
 		return nil
 	})
 	return enc, err

@@ -10,18 +10,24 @@ import (
 )
 
 // gate bounds the decodes: at most workers run, at most queue wait, and
-// whoever would wait beyond that is told at once to come back later. A
-// decode holds tens of megabytes of pixels, so this bound is what keeps
-// memory flat under any load.
+// whoever would wait beyond that is told at once to come back later. Within
+// a worker, libvips' pixels are reserved from a memory budget before they
+// are decoded, so that two large pieces of work run one after the other
+// rather than side by side: memory stays flat under any load.
 type gate struct {
 	slots    *semaphore.Weighted
 	workers  int64
 	capacity int64        // workers + queue
 	inside   atomic.Int64 // running or waiting
+	memory   *semaphore.Weighted
+	budget   int64
 }
 
-func newGate(workers, queue int) *gate {
-	return &gate{slots: semaphore.NewWeighted(int64(workers)), workers: int64(workers), capacity: int64(workers + queue)}
+func newGate(workers, queue int, budget int64) *gate {
+	return &gate{
+		slots: semaphore.NewWeighted(int64(workers)), workers: int64(workers), capacity: int64(workers + queue),
+		memory: semaphore.NewWeighted(budget), budget: budget,
+	}
 }
 
 // errBusy answers work that found the queue full.
@@ -43,6 +49,17 @@ func (g *gate) do(ctx context.Context, fn func()) error {
 	defer g.slots.Release(1)
 	fn()
 	return nil
+}
+
+// reserve holds bytes of the memory budget, or the whole budget when bytes
+// is more (so that work larger than the budget still runs, alone), until
+// release is called: 503 when ctx ends first.
+func (g *gate) reserve(ctx context.Context, bytes int64) (release func(), err error) {
+	n := min(max(bytes, 1), g.budget)
+	if err := g.memory.Acquire(ctx, n); err != nil {
+		return nil, errDeadline()
+	}
+	return func() { g.memory.Release(n) }, nil
 }
 
 // free reports whether a worker is idle and nobody waits.

@@ -61,12 +61,26 @@ func (r *Renderer) learn(work context.Context, info storage.Info, src []byte) {
 // analyze decodes an original read from storage as info and caches its
 // metadata, or remembers that it cannot be analysed.
 func (r *Renderer) analyze(ctx context.Context, info storage.Info, src []byte) (prism.Metadata, error) {
-	a, err := r.proc.Analyze(ctx, src)
+	a, err := r.inspect(ctx, src)
 	if err != nil {
 		r.rememberFailure(info.Key, err)
 		return prism.Metadata{}, err
 	}
 	return r.catalog.Remember(ctx, info, pixels(a)), nil
+}
+
+// inspect analyses src within the memory budget; the caller holds a worker.
+func (r *Renderer) inspect(ctx context.Context, src []byte) (imaging.Analysis, error) {
+	in, err := r.proc.PrepareAnalysis(src)
+	if err != nil {
+		return imaging.Analysis{}, err
+	}
+	release, err := r.gate.reserve(ctx, in.Memory())
+	if err != nil {
+		return imaging.Analysis{}, err
+	}
+	defer release()
+	return in.Run(ctx)
 }
 
 // rememberFailure remembers a failure that is the source's fault (it is
@@ -89,7 +103,7 @@ func (r *Renderer) Upload(ctx context.Context, key string, data []byte, cond cat
 		return prism.Metadata{}, false, prism.Fail(prism.CodeUnsupportedMedia,
 			"not an image in an accepted format: %s", imaging.UploadableNames())
 	}
-	v, err := r.admitted(ctx, func(work context.Context) (any, error) { return r.proc.Analyze(work, data) })
+	v, err := r.admitted(ctx, func(work context.Context) (any, error) { return r.inspect(work, data) })
 	if err != nil {
 		return prism.Metadata{}, false, err
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	// past it libvips stops and the answer is a 503.
 	Timeout        time.Duration
 	MaxSourceBytes int64 // largest original read to decode it
+	// MemoryBudget bounds the pixel memory (libvips' estimate of it) that
+	// running work may hold at once.
+	MemoryBudget int64
 }
 
 // Layer names what answered a request.
@@ -75,7 +78,7 @@ func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, variants *ca
 	root, stop := context.WithCancelCause(context.Background())
 	return &Renderer{
 		cfg: cfg, catalog: cat, proc: proc, variants: variants, derived: derived, log: log,
-		gate: newGate(cfg.Workers, cfg.Queue),
+		gate: newGate(cfg.Workers, cfg.Queue, cfg.MemoryBudget),
 		root: root, stopWork: stop,
 	}
 }

@@ -67,6 +67,9 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 	if cfg.MaxSourceBytes == 0 {
 		cfg.MaxSourceBytes = 50 << 20
 	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = 512 << 20
+	}
 	variants := cache.NewVariants(64 << 20)
 	cat := catalog.New(store, cache.NewMemory(1000, cache.Options{}), catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute}, variants, derived)
 	r := New(cfg, cat, imaging.NewProcessor(imaging.DefaultConfig), variants, derived, quiet)
@@ -289,7 +292,7 @@ func TestMerging(t *testing.T) {
 // The gate runs at most Workers pieces of work, queues at most Queue, and
 // refuses the rest at once.
 func TestGate(t *testing.T) {
-	g := newGate(1, 1)
+	g := newGate(1, 1, 1<<30)
 	release := make(chan struct{})
 	running := make(chan struct{})
 	done := make(chan error, 2)
@@ -317,7 +320,7 @@ func TestGate(t *testing.T) {
 	}
 
 	// A wait that outlives its context is a 503.
-	g = newGate(1, 4)
+	g = newGate(1, 4, 1<<30)
 	block := make(chan struct{})
 	go func() { _ = g.do(context.Background(), func() { <-block }) }()
 	waitFor(t, "the worker to be taken", func() bool { return !g.free() })
@@ -325,6 +328,39 @@ func TestGate(t *testing.T) {
 	defer cancel()
 	wantCode(t, "a wait past the deadline", g.do(ctx, func() { t.Error("ran after its deadline") }), prism.CodeUnavailable)
 	close(block)
+}
+
+// Work reserves its memory from the budget: what does not fit waits, and
+// work over the whole budget runs alone.
+func TestMemoryBudget(t *testing.T) {
+	g := newGate(4, 4, 100)
+	held, err := g.reserve(t.Context(), 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 2)
+	go func() { r, _ := g.reserve(context.Background(), 50); got <- r }()
+	go func() { r, _ := g.reserve(context.Background(), 1000); got <- r }() // the whole budget
+	select {
+	case <-got:
+		t.Fatal("a reservation beyond the budget went through")
+	case <-time.After(50 * time.Millisecond):
+	}
+	held()
+	first := <-got
+	select {
+	case <-got:
+		t.Fatal("two reservations that do not fit together both went through")
+	case <-time.After(50 * time.Millisecond):
+	}
+	first()
+	(<-got)()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	all, _ := g.reserve(t.Context(), 100)
+	_, err = g.reserve(ctx, 1)
+	wantCode(t, "a reservation past its deadline", err, prism.CodeUnavailable)
+	all()
 }
 
 // Work bounded before it starts: outputs over the pixel limit, and SVGs

@@ -145,7 +145,17 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	if err != nil {
 		return cache.Variant{}, err
 	}
-	out, err := r.proc.Process(ctx, src, req.Options, req.Accepts)
+	t, err := r.proc.Prepare(src, req.Options, req.Accepts)
+	if err != nil {
+		r.rememberFailure(k.Source, err)
+		return cache.Variant{}, err
+	}
+	release, err := r.gate.reserve(ctx, t.Memory())
+	if err != nil {
+		return cache.Variant{}, err
+	}
+	defer release()
+	out, err := t.Run(ctx)
 	if err != nil {
 		r.rememberFailure(k.Source, err)
 		return cache.Variant{}, err
