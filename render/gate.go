@@ -16,7 +16,6 @@ import (
 // rather than side by side: memory stays flat under any load.
 type gate struct {
 	slots    *semaphore.Weighted
-	workers  int64
 	capacity int64        // workers + queue
 	inside   atomic.Int64 // running or waiting
 	memory   *semaphore.Weighted
@@ -25,7 +24,7 @@ type gate struct {
 
 func newGate(workers, queue int, budget int64) *gate {
 	return &gate{
-		slots: semaphore.NewWeighted(int64(workers)), workers: int64(workers), capacity: int64(workers + queue),
+		slots: semaphore.NewWeighted(int64(workers)), capacity: int64(workers + queue),
 		memory: semaphore.NewWeighted(budget), budget: budget,
 	}
 }
@@ -61,9 +60,6 @@ func (g *gate) reserve(ctx context.Context, bytes int64) (release func(), err er
 	}
 	return func() { g.memory.Release(n) }, nil
 }
-
-// free reports whether a worker is idle and nobody waits.
-func (g *gate) free() bool { return g.inside.Load() < g.workers }
 
 // idle reports whether no work runs or waits.
 func (g *gate) idle() bool { return g.inside.Load() == 0 }

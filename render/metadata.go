@@ -44,8 +44,9 @@ func (r *Renderer) Metadata(ctx context.Context, key string) (prism.Metadata, er
 func metadataID(key string) string { return "metadata\x00" + key }
 
 // learn works out and caches the metadata of an original that work read
-// without knowing it: in the background once that work has ended (and
-// released its worker), and only if a worker is free then.
+// without knowing it: in the background, through the gate, once that work
+// has ended and released its worker. Identical learning is merged, so an
+// original is analysed once however many renders read it meanwhile.
 func (r *Renderer) learn(work context.Context, info storage.Info, src []byte) {
 	context.AfterFunc(work, func() {
 		r.background(metadataID(info.Key), func(work context.Context) (any, error) {

@@ -143,8 +143,8 @@ func (r *Renderer) admitted(parent context.Context, fn func(work context.Context
 		return nil, err
 	}
 	defer end()
-	r.worked.Add(1)
 	admitErr := r.gate.do(work, func() {
+		r.worked.Add(1)
 		if p := safe.Do(r.log, "image work", func() { v, err = fn(work) }); p != nil {
 			v, err = nil, prism.Fail(prism.CodeInternal, "internal error").WithCause(p)
 		}
@@ -155,12 +155,10 @@ func (r *Renderer) admitted(parent context.Context, fn func(work context.Context
 	return v, err
 }
 
-// background runs fn as a piece of work in its own goroutine, but only when
-// a worker is free now: background work never queues ahead of requests.
+// background runs fn as a piece of work in its own goroutine, through the
+// gate like any other: it waits its turn in the queue, and is dropped when
+// the queue is full.
 func (r *Renderer) background(id string, fn func(work context.Context) (any, error)) {
-	if !r.gate.free() {
-		return
-	}
 	// The merged call is not waited for: its result reaches the callers
 	// that joined it, if any.
 	r.flight.DoChan(id, func() (any, error) { return r.admitted(nil, fn) })
