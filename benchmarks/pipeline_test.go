@@ -20,6 +20,7 @@ const photo = "pexels-magda-ehlers-5141x3434.jpg"
 // server runs it: parallelism comes from concurrent requests, which the
 // RunParallel variants model.
 func TestMain(m *testing.M) {
+	imaging.RunSVGRasteriserIfChild()
 	if err := imaging.Startup(1); err != nil {
 		panic(err)
 	}

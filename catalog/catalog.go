@@ -52,11 +52,15 @@ func New(store storage.Storage, meta cache.MetadataStore, cfg Config, invalidato
 	return &Catalog{
 		store: store, meta: meta, cfg: cfg, invalidators: invalidators,
 		failures: otter.Must(&otter.Options[string, error]{
-			MaximumSize:      10_000,
+			MaximumSize:      maxFailures,
 			ExpiryCalculator: otter.ExpiryWriting[string, error](cfg.FailureTTL),
 		}),
 	}
 }
+
+// maxFailures bounds the failures remembered: a flood of broken originals
+// evicts the oldest, which then cost one more analysis.
+const maxFailures = 10_000
 
 // Close stops the failure memory's expiry goroutine.
 func (c *Catalog) Close() { c.failures.StopAllGoroutines() }
@@ -144,13 +148,18 @@ func (c *Catalog) Failed(key string, err error) { c.failures.Set(key, err) }
 
 // Remember caches the metadata of an original read from storage as info
 // and analysed as pixels, unless storage no longer holds those bytes (a
-// replace landed while they were read). It returns the metadata either way.
+// replace landed while they were read) or a write of the key is under way
+// (it caches what it stores). It returns the metadata either way, within
+// the storage deadline: it never waits on a write.
 func (c *Catalog) Remember(ctx context.Context, info storage.Info, pixels prism.Metadata) prism.Metadata {
 	m := describe(info, pixels)
 	// Holding the key's lock orders this against Put and Delete.
-	unlock := c.locks.lock(info.Key)
+	unlock, ok := c.locks.tryLock(info.Key)
+	if !ok {
+		return m
+	}
 	defer unlock()
-	if now, err := c.store.Stat(ctx, info.Key); err == nil && now.ETag == info.ETag {
+	if now, err := c.Stat(ctx, info.Key); err == nil && now.ETag == info.ETag {
 		c.meta.Set(ctx, m)
 	}
 	return m

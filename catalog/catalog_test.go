@@ -196,6 +196,26 @@ func TestRememberIgnoresStaleBytes(t *testing.T) {
 	if cached, _, _ := c.Lookup(ctx, "k.jpg"); cached.ETag != m.ETag || cached.Width != 320 {
 		t.Errorf("stale learn overwrote metadata: %+v", cached)
 	}
+
+	// A write of the key under way: Remember neither waits for it nor
+	// caches what may be stale by the time it lands.
+	c.Forget(ctx, "k.jpg")
+	current, err := c.Stat(ctx, "k.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock := c.locks.lock("k.jpg")
+	done := make(chan struct{})
+	go func() { c.Remember(ctx, current, second); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("Remember waited for a write")
+	}
+	unlock()
+	if _, found, _ := c.Lookup(ctx, "k.jpg"); found != cache.Miss {
+		t.Errorf("Remember cached during a write: %v", found)
+	}
 }
 
 // A failure is remembered for FailureTTL, and forgotten at once when the

@@ -26,6 +26,26 @@ func (k *keyedMutex) lock(key string) (unlock func()) {
 	l.refs++
 	k.mu.Unlock()
 	l.Lock()
+	return k.unlocker(key, l)
+}
+
+// tryLock locks key only when nobody holds or waits for it.
+func (k *keyedMutex) tryLock(key string) (unlock func(), ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.locks[key] != nil {
+		return nil, false
+	}
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := &keyLock{refs: 1}
+	l.Lock()
+	k.locks[key] = l
+	return k.unlocker(key, l), true
+}
+
+func (k *keyedMutex) unlocker(key string, l *keyLock) func() {
 	return func() {
 		l.Unlock()
 		k.mu.Lock()

@@ -42,7 +42,7 @@ func TestHostileInputs(t *testing.T) {
 		"dot.png":    testutil.TinyPNG(t),
 		"dot-2.png":  testutil.TinyPNG(t),
 		"frames.gif": testutil.TinyFramesGIF(t, 100),
-		"blur.svg":   testutil.BlurSVG(7000),
+		"blur.svg":   testutil.BlurSVG(7000, 2),
 		"bomb-a.gif": testutil.BombGIF(t, 7000),
 		"bomb-b.gif": testutil.BombGIF(t, 7000),
 	})

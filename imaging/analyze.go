@@ -69,7 +69,7 @@ func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
 	h, plan := in.h, in.plan
 	var first *image.NRGBA
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(in.src, h, plan, h.Frames)
+		img, err := load(ctx, in.src, h, plan, h.Frames)
 		if err != nil {
 			return err
 		}

@@ -85,6 +85,24 @@ func (p *Processor) Prepare(src []byte, o Options, accepts Accepts) (*Transform,
 	if err != nil {
 		return nil, err
 	}
+	t, err := p.plan(h, o, accepts)
+	if err != nil {
+		return nil, err
+	}
+	t.src = src
+	return t, nil
+}
+
+// Check refuses, from what a source's header says (known without its
+// bytes, from cached metadata), a transform that Prepare would refuse: 422
+// over the limits, 400 for impossible geometry.
+func (p *Processor) Check(h Header, o Options, accepts Accepts) error {
+	_, err := p.plan(h, o, accepts)
+	return err
+}
+
+// plan plans o on a source with header h, within the limits.
+func (p *Processor) plan(h Header, o Options, accepts Accepts) (*Transform, error) {
 	out := outputFormat(o.Format, accepts, h.Format, h.HasAlpha, h.Frames > 1)
 	frames := 1
 	if h.Frames > 1 && out.animates() {
@@ -97,7 +115,7 @@ func (p *Processor) Prepare(src []byte, o Options, accepts Accepts) (*Transform,
 	if err := p.checkCost(h, plan, frames); err != nil {
 		return nil, err
 	}
-	return &Transform{p: p, src: src, h: h, o: o, plan: plan, frames: frames, out: out}, nil
+	return &Transform{p: p, h: h, o: o, plan: plan, frames: frames, out: out}, nil
 }
 
 // Memory is about the most memory libvips will hold while t runs.
@@ -110,7 +128,7 @@ func (t *Transform) Memory() int64 {
 func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 	var enc *Encoded
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(t.src, t.h, t.plan, t.frames)
+		img, err := load(ctx, t.src, t.h, t.plan, t.frames)
 		if err != nil {
 			return err
 		}
@@ -127,17 +145,6 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 		return nil
 	})
 	return enc, err
-}
-
-// CheckSize refuses (422) a source whose pixels, over every frame, exceed
-// the limit. Callers that know a source's size without its bytes (from
-// cached metadata) check before downloading it. An SVG is bounded by what
-// is rasterised, which checkCost knows once the plan is made.
-func (p *Processor) CheckSize(f Format, width, height, frames int) error {
-	if f == SVG {
-		return nil
-	}
-	return p.checkSource(width, height, frames)
 }
 
 func (p *Processor) checkSource(width, height, frames int) error {
@@ -190,7 +197,7 @@ func (p *Processor) quality(f Format, o Options) int {
 // WebP at any scale, whichever keeps at least the pixels the plan needs.
 // Access is sequential (streamed, low memory) unless a step needs to read
 // pixels out of order: rotation, content-aware crops or animations.
-func load(src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
+func load(ctx context.Context, src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
 	params := vips.NewImportParams() // FailOnError: truncated input is an error
 	if shrink := shrinkFactor(plan); shrink > 1 {
 		switch h.Format {
@@ -200,18 +207,25 @@ func load(src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
 			params.WebpScaleFactor.Set(1 / float64(shrink))
 		}
 	}
-	if h.Format == SVG {
-		// Drawn at the scale the output needs, never at its declared
-		// size: librsvg's cost (filters above all) grows with the pixels.
-		params.Density.Set(svgDensity(plan))
-	}
 	if frames > 1 {
 		params.NumPages.Set(frames)
 	}
 	if h.Orientation <= 2 && plan.Strategy == "" && frames == 1 {
 		params.Access.Set(vips.AccessSequential)
 	}
-	img, err := decode(src, h.Format, params)
+	var img *vips.ImageRef
+	var err error
+	if h.Format == SVG {
+		// Drawn at the scale the output needs, never at its declared
+		// size (librsvg's cost, filters above all, grows with the pixels),
+		// and in a child process that the deadline kills.
+		var png []byte
+		if png, err = rasteriseSVG(ctx, src, svgDensity(plan)); err == nil {
+			img, err = decode(png, PNG, params)
+		}
+	} else {
+		img, err = decode(src, h.Format, params)
+	}
 	if err != nil {
 		return nil, err
 	}

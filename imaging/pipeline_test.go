@@ -16,6 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	RunSVGRasteriserIfChild()
 	if err := Startup(0); err != nil {
 		panic(err)
 	}
@@ -377,7 +378,7 @@ func TestShrinkOnLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, err := load(src, h, plan, 1)
+			img, err := load(t.Context(), src, h, plan, 1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -28,13 +28,7 @@ func (r *Renderer) Metadata(ctx context.Context, key string) (prism.Metadata, er
 	case found == cache.Missing:
 		return prism.Metadata{}, notFound()
 	}
-	v, err := r.merged(ctx, metadataID(key), func(work context.Context) (any, error) {
-		src, info, err := r.catalog.ReadAll(work, key, r.cfg.MaxSourceBytes)
-		if err != nil {
-			return nil, err
-		}
-		return r.analyze(work, info, src)
-	})
+	v, err := r.merged(ctx, metadataID(key), r.analyzeStored(key))
 	if err != nil {
 		return prism.Metadata{}, err
 	}
@@ -43,16 +37,33 @@ func (r *Renderer) Metadata(ctx context.Context, key string) (prism.Metadata, er
 
 func metadataID(key string) string { return "metadata\x00" + key }
 
-// learn works out and caches the metadata of an original that work read
-// without knowing it: in the background, through the gate, once that work
-// has ended and released its worker. Identical learning is merged, so an
-// original is analysed once however many renders read it meanwhile.
-func (r *Renderer) learn(work context.Context, info storage.Info, src []byte) {
+// analyzeStored is the work of analysing the original stored at key: read
+// within the gate, so that no bytes wait outside the memory budget.
+func (r *Renderer) analyzeStored(key string) func(work context.Context) (any, error) {
+	return func(work context.Context) (any, error) {
+		src, info, err := r.catalog.ReadAll(work, key, r.cfg.MaxSourceBytes)
+		if err != nil {
+			return nil, err
+		}
+		m, err := r.analyze(work, info, src)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// learn works out and caches the metadata of the original at key, which
+// work read without knowing it: in the background, through the gate, once
+// that work has ended and released its worker. Identical learning is
+// merged, so an original is analysed once however many renders read it
+// meanwhile; it is read again then, rather than held while it waits.
+func (r *Renderer) learn(work context.Context, key string) {
 	context.AfterFunc(work, func() {
-		r.background(metadataID(info.Key), func(work context.Context) (any, error) {
-			m, err := r.analyze(work, info, src)
+		r.background(metadataID(key), func(ctx context.Context) (any, error) {
+			m, err := r.analyzeStored(key)(ctx)
 			if err != nil {
-				r.log.Warn("learning an original failed", "key", info.Key, "err", err)
+				r.log.Warn("learning an original failed", "key", key, "err", err)
 			}
 			return m, err
 		})
@@ -84,13 +95,24 @@ func (r *Renderer) inspect(ctx context.Context, src []byte) (imaging.Analysis, e
 	return in.Run(ctx)
 }
 
-// rememberFailure remembers a failure that is the source's fault (it is
-// not an image Prism reads, or is over the limits) for a while, so that it
-// is not decoded again on every request.
+// rememberFailure remembers that an original failed analysis because of
+// what it is (not an image Prism reads, broken, over the limits), so that
+// it is not decoded again on every request. Only analysis decides this: it
+// asks the same of every original, where a transform's failure may be its
+// options' (an SVG drawn too large, an output over the limit).
 func (r *Renderer) rememberFailure(key string, err error) {
 	switch prism.AsError(err).Code {
 	case prism.CodeUndecodable, prism.CodeTooLarge:
 		r.catalog.Failed(key, err)
+	}
+}
+
+// learnFailure follows a transform that failed on an original it did not
+// know with that original's analysis, which remembers the failure if the
+// original is at fault.
+func (r *Renderer) learnFailure(work context.Context, knownSource bool, key string, err error) {
+	if !knownSource && prism.AsError(err).Code == prism.CodeUndecodable {
+		r.learn(work, key)
 	}
 }
 

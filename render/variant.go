@@ -63,7 +63,8 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 	case cache.Missing:
 		return Result{Layer: LayerMissing}, notFound()
 	case cache.Hit:
-		if err := r.checkSource(m); err != nil {
+		// Refused before a worker or storage is asked.
+		if err := r.checkSource(m, req); err != nil {
 			return Result{}, err
 		}
 		info = storage.Info{Key: req.Key, Size: m.Bytes, ETag: m.ETag, LastModified: m.LastModified}
@@ -97,13 +98,15 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 	return res, nil
 }
 
-// checkSource refuses, from its cached metadata alone, an original over
-// the limits.
-func (r *Renderer) checkSource(m prism.Metadata) error {
+// checkSource refuses, from the original's cached metadata alone, a
+// transform over the limits: the source's bytes and pixels, the output's
+// pixels, an SVG's drawn size.
+func (r *Renderer) checkSource(m prism.Metadata, req VariantRequest) error {
 	if m.Bytes > r.cfg.MaxSourceBytes {
 		return prism.Fail(prism.CodeTooLarge, "source is %d bytes, over the limit of %d", m.Bytes, r.cfg.MaxSourceBytes)
 	}
-	return r.proc.CheckSize(imaging.Format(m.Format), m.Width, m.Height, m.Frames)
+	h := imaging.Header{Format: imaging.Format(m.Format), Width: m.Width, Height: m.Height, Frames: max(1, m.Frames), HasAlpha: m.HasAlpha}
+	return r.proc.Check(h, req.Options, req.Accepts)
 }
 
 // cached looks a variant up in memory, then in the derived store.
@@ -147,7 +150,7 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	}
 	t, err := r.proc.Prepare(src, req.Options, req.Accepts)
 	if err != nil {
-		r.rememberFailure(k.Source, err)
+		r.learnFailure(ctx, knownSource, k.Source, err)
 		return cache.Variant{}, err
 	}
 	release, err := r.gate.reserve(ctx, t.Memory())
@@ -157,7 +160,7 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	defer release()
 	out, err := t.Run(ctx)
 	if err != nil {
-		r.rememberFailure(k.Source, err)
+		r.learnFailure(ctx, knownSource, k.Source, err)
 		return cache.Variant{}, err
 	}
 	v := cache.Variant{Data: out.Data, ContentType: out.Format.ContentType()}
@@ -172,7 +175,7 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	if !knownSource || current.ETag != info.ETag {
 		// First use of an original that reached storage without the API,
 		// or that changed there: learn it when a worker is free.
-		r.learn(ctx, current, src)
+		r.learn(ctx, k.Source)
 	}
 	return v, nil
 }

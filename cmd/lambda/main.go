@@ -22,9 +22,11 @@ import (
 	"github.com/prism-image/prism/app"
 	"github.com/prism-image/prism/awslambda"
 	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/imaging"
 )
 
 func main() {
+	imaging.RunSVGRasteriserIfChild() // when started to draw an SVG
 	h, err := initialise(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -23,11 +23,13 @@ import (
 
 	"github.com/prism-image/prism/app"
 	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/imaging"
 	"github.com/prism-image/prism/internal/safe"
 	"github.com/prism-image/prism/urlsign"
 )
 
 func main() {
+	imaging.RunSVGRasteriserIfChild() // when started to draw an SVG
 	args := os.Args[1:]
 	cmd := run
 	if len(args) > 0 {

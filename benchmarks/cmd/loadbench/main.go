@@ -13,9 +13,11 @@ import (
 	"syscall"
 
 	"github.com/prism-image/prism/benchmarks/harness"
+	"github.com/prism-image/prism/imaging"
 )
 
 func main() {
+	imaging.RunSVGRasteriserIfChild() // its in-process limit uses imaging
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := harness.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
