@@ -30,7 +30,6 @@ type App struct {
 	flushers []func(context.Context)
 
 	Handler *server.Server
-	Catalog *catalog.Catalog
 	Render  *render.Renderer
 	Derived *cache.Derived // nil without PRISM_DERIVED_URL
 	closers []func(context.Context)
@@ -106,15 +105,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.flushers = append(a.flushers, cf.Flush)
 	}
 
-	a.Catalog = catalog.New(store, meta, catalog.Config{StorageTimeout: cfg.StorageTimeout, FailureTTL: cfg.MissingTTL}, invalidators...)
-	a.closers = append(a.closers, func(context.Context) { a.Catalog.Close() })
+	cat := catalog.New(store, meta, catalog.Config{StorageTimeout: cfg.StorageTimeout, FailureTTL: cfg.MissingTTL}, invalidators...)
+	a.closers = append(a.closers, func(context.Context) { cat.Close() })
 	a.Render = render.New(render.Config{
 		Workers:        cfg.WorkerCount(),
 		Queue:          cfg.QueueLength(),
 		Timeout:        cfg.Timeout,
 		MaxSourceBytes: cfg.MaxSourceBytes,
 		MemoryBudget:   cfg.MemoryBudget,
-	}, a.Catalog, proc, variants, derived, log)
+	}, cat, proc, variants, derived, log)
 	// Closed before libvips shuts down and before the stores it writes to:
 	// every pipeline has returned when it has.
 	a.closers = append(a.closers, a.Render.Close)

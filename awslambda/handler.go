@@ -54,19 +54,17 @@ import (
 	"github.com/prism-image/prism/storage"
 )
 
-// Catalog is what S3 events and oversized originals need of
-// *catalog.Catalog.
-type Catalog interface {
+// Originals is what S3 events and oversized originals need of
+// *render.Renderer.
+type Originals interface {
+	// Forget drops what was derived from key.
 	Forget(ctx context.Context, key string)
 	// Stat asks storage, and remembers a missing key as missing.
 	Stat(ctx context.Context, key string) (storage.Info, error)
-	PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error)
-}
-
-// Analyzer is what S3 events need of *render.Renderer: the metadata of an
-// original, worked out under admission control and cached.
-type Analyzer interface {
+	// Metadata works out key's metadata under admission control, and
+	// caches it.
 	Metadata(ctx context.Context, key string) (prism.Metadata, error)
+	PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error)
 }
 
 // DerivedStore is what oversized responses need of *cache.Derived.
@@ -87,10 +85,9 @@ const CodeResponseTooLarge = "response_too_large"
 
 // Config is what a Handler serves.
 type Config struct {
-	Handler  http.Handler // the URL and upload APIs: app.App.Handler
-	Catalog  Catalog      // app.App.Catalog
-	Analyzer Analyzer     // app.App.Render
-	Derived  DerivedStore // nil: no derived store, so no redirects of large variants
+	Handler   http.Handler // the URL and upload APIs: app.App.Handler
+	Originals Originals    // app.App.Render
+	Derived   DerivedStore // nil: no derived store, so no redirects of large variants
 
 	// Storage and DerivedURL are PRISM_STORAGE and PRISM_DERIVED_URL: S3
 	// events are acted on only for objects of the originals' bucket and
@@ -118,8 +115,7 @@ type Config struct {
 func FromApp(a *app.App, cfg config.Config, log *slog.Logger) Config {
 	c := Config{
 		Handler:        a.Handler,
-		Catalog:        a.Catalog,
-		Analyzer:       a.Render,
+		Originals:      a.Render,
 		Storage:        cfg.Storage,
 		DerivedURL:     cfg.DerivedURL,
 		RedirectExpiry: cfg.PresignExpiry,

@@ -355,8 +355,8 @@ func (h *Handler) tooLarge(ctx context.Context, rawPath string, rec *recorded, l
 	var location string
 	var err error
 	switch {
-	case rec.original != "" && h.cfg.Catalog != nil && (rec.status == http.StatusOK || rec.status == http.StatusPartialContent):
-		location, err = h.cfg.Catalog.PresignDownload(ctx, rec.original, expiry)
+	case rec.original != "" && h.cfg.Originals != nil && (rec.status == http.StatusOK || rec.status == http.StatusPartialContent):
+		location, err = h.cfg.Originals.PresignDownload(ctx, rec.original, expiry)
 		if err != nil {
 			return h.notRedirected(log, err, "PRISM_STORAGE=s3://… (originals this large are redirected to S3)")
 		}

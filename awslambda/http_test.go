@@ -364,8 +364,8 @@ func TestLambdaTooLarge(t *testing.T) {
 	})
 
 	t.Run("original", func(t *testing.T) {
-		cat := &fakeCatalog{store: &fakeStorage{}}
-		res := big(t, New(Config{Handler: &stub{}, Catalog: cat}), over, "original")
+		cat := &fakeOriginals{store: &fakeStorage{}}
+		res := big(t, New(Config{Handler: &stub{}, Originals: cat}), over, "original")
 		if res.StatusCode != http.StatusFound || headerOf(res.Headers).Get("Location") != "https://originals.s3.example/big/a b.jpg?expires=900" {
 			t.Errorf("%d %v", res.StatusCode, res.Headers)
 		}

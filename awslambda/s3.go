@@ -91,13 +91,13 @@ func (h *Handler) s3Record(ctx context.Context, r events.S3EventRecord) (key, ou
 
 // created drops what was known of key and learns its metadata afresh.
 func (h *Handler) created(ctx context.Context, key string) (string, string, error) {
-	h.cfg.Catalog.Forget(ctx, key)
+	h.cfg.Originals.Forget(ctx, key)
 	return h.learn(ctx, key)
 }
 
 // learn caches key's metadata from storage.
 func (h *Handler) learn(ctx context.Context, key string) (string, string, error) {
-	_, err := h.cfg.Analyzer.Metadata(ctx, key)
+	_, err := h.cfg.Originals.Metadata(ctx, key)
 	if err == nil {
 		return key, "updated", nil
 	}
@@ -117,8 +117,8 @@ func (h *Handler) learn(ctx context.Context, key string) (string, string, error)
 // removed drops what was known of key and remembers it as missing, unless
 // it is back already (events may arrive out of order).
 func (h *Handler) removed(ctx context.Context, key string) (string, string, error) {
-	h.cfg.Catalog.Forget(ctx, key)
-	_, err := h.cfg.Catalog.Stat(ctx, key)
+	h.cfg.Originals.Forget(ctx, key)
+	_, err := h.cfg.Originals.Stat(ctx, key)
 	switch {
 	case err == nil:
 		return h.learn(ctx, key)

@@ -14,17 +14,17 @@ import (
 	"github.com/prism-image/prism/storage"
 )
 
-// fakeCatalog records the calls S3 events make.
-type fakeCatalog struct {
+// fakeOriginals records the calls S3 events make.
+type fakeOriginals struct {
 	store   *fakeStorage
 	calls   []string
 	metaErr map[string]error
 }
 
-func (c *fakeCatalog) Forget(_ context.Context, key string) { c.calls = append(c.calls, "forget "+key) }
+func (c *fakeOriginals) Forget(_ context.Context, key string) { c.calls = append(c.calls, "forget "+key) }
 
 // Stat is storage's, and remembers a missing key, as the catalog's does.
-func (c *fakeCatalog) Stat(ctx context.Context, key string) (storage.Info, error) {
+func (c *fakeOriginals) Stat(ctx context.Context, key string) (storage.Info, error) {
 	info, err := c.store.Stat(ctx, key)
 	if prism.StatusOf(err) == http.StatusNotFound {
 		c.calls = append(c.calls, "notfound "+key)
@@ -32,12 +32,12 @@ func (c *fakeCatalog) Stat(ctx context.Context, key string) (storage.Info, error
 	return info, err
 }
 
-func (c *fakeCatalog) PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error) {
+func (c *fakeOriginals) PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error) {
 	return c.store.PresignGet(ctx, key, expiry)
 }
 
 // Metadata stands for the renderer's.
-func (c *fakeCatalog) Metadata(_ context.Context, key string) (prism.Metadata, error) {
+func (c *fakeOriginals) Metadata(_ context.Context, key string) (prism.Metadata, error) {
 	c.calls = append(c.calls, "metadata "+key)
 	if err := c.metaErr[key]; err != nil {
 		return prism.Metadata{}, err
@@ -56,14 +56,14 @@ func s3Event(t *testing.T, template, bucket string, keys ...string) map[string]a
 }
 
 func TestLambdaS3Events(t *testing.T) {
-	newHandler := func() (*Handler, *fakeCatalog) {
-		cat := &fakeCatalog{store: &fakeStorage{present: map[string]bool{"back/again.jpg": true}}, metaErr: map[string]error{
+	newHandler := func() (*Handler, *fakeOriginals) {
+		cat := &fakeOriginals{store: &fakeStorage{present: map[string]bool{"back/again.jpg": true}}, metaErr: map[string]error{
 			"text.txt":  prism.Errorf(http.StatusUnsupportedMediaType, prism.CodeUndecodable, "not an image"),
 			"huge.jpg":  prism.Errorf(http.StatusUnprocessableEntity, prism.CodeTooLarge, "too large"),
 			"gone.jpg":  prism.Errorf(http.StatusNotFound, prism.CodeNotFound, "not found"),
 			"flaky.jpg": prism.Errorf(http.StatusBadGateway, prism.CodeStorage, "storage error"),
 		}}
-		return New(Config{Handler: &stub{}, Catalog: cat, Analyzer: cat, Storage: "s3://originals/prefix/", DerivedURL: "s3://originals/prefix/derived"}), cat
+		return New(Config{Handler: &stub{}, Originals: cat, Storage: "s3://originals/prefix/", DerivedURL: "s3://originals/prefix/derived"}), cat
 	}
 
 	t.Run("created", func(t *testing.T) {
@@ -142,8 +142,8 @@ func TestLambdaS3Events(t *testing.T) {
 	})
 
 	t.Run("no prefix", func(t *testing.T) {
-		cat := &fakeCatalog{store: &fakeStorage{}}
-		h := New(Config{Catalog: cat, Analyzer: cat, Storage: "s3://b", DerivedURL: "s3://b/derived"})
+		cat := &fakeOriginals{store: &fakeStorage{}}
+		h := New(Config{Originals: cat, Storage: "s3://b", DerivedURL: "s3://b/derived"})
 		invoke(t, h, s3Event(t, "s3-object-created.json", "b", "img/a.jpg", "derived/img/a.jpg/123"))
 		if !slices.Equal(cat.calls, []string{"forget img/a.jpg", "metadata img/a.jpg"}) {
 			t.Errorf("calls %q", cat.calls)
@@ -151,8 +151,8 @@ func TestLambdaS3Events(t *testing.T) {
 	})
 
 	t.Run("file storage", func(t *testing.T) {
-		cat := &fakeCatalog{store: &fakeStorage{}}
-		h := New(Config{Catalog: cat, Analyzer: cat, Storage: "file://./data"})
+		cat := &fakeOriginals{store: &fakeStorage{}}
+		h := New(Config{Originals: cat, Storage: "file://./data"})
 		invoke(t, h, s3Event(t, "s3-object-created.json", "b", "a.jpg"))
 		if len(cat.calls) != 0 {
 			t.Errorf("calls %q with originals in a folder", cat.calls)

@@ -85,12 +85,23 @@ func TestHostileInputs(t *testing.T) {
 }
 
 // Renders past PRISM_TIMEOUT are stopped: a 503, and the CPU idle at once.
+// libvips stops at its next tile; an SVG is drawn in a child process, which
+// is killed.
 func TestHostileDeadline(t *testing.T) {
 	photo := testutil.ReadTestImage(t, "pexels-magda-ehlers-5141x3434.jpg")
-	p := hostileServer(t, map[string][]byte{"photo.jpg": photo, "photo-2.jpg": photo}, "PRISM_TIMEOUT=1s")
+	p := hostileServer(t, map[string][]byte{
+		"photo.jpg": photo, "photo-2.jpg": photo,
+		"blurs.svg": testutil.BlurSVG(1900, 60), // within the SVG limit: minutes of librsvg
+	}, "PRISM_TIMEOUT=500ms")
 	// 48 MP of PNG: two seconds of work each.
 	hostileRequests(t, p, []string{"/photo.jpg?lb=8000,6000&fm=png", "/photo-2.jpg?lb=8000,6000&fm=png"},
 		want{status: 503, code: "unavailable"}, time.Second)
+	hostileRequests(t, p, []string{"/blurs.svg?fm=png", "/blurs.svg?w=1000"}, want{status: 503, code: "unavailable"}, time.Second)
+	for deadline := time.Now().Add(time.Second); len(testutil.Children(t, p.Cmd.Process.Pid)) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SVG rasterisers still running a second after the 503: %v", testutil.Children(t, p.Cmd.Process.Pid))
+		}
+	}
 }
 
 // want is what every answer to a hostile request must be.
@@ -167,9 +178,14 @@ func checkAnswer(t *testing.T, res response, path string, w want) {
 func TestShutdownDuringRender(t *testing.T) {
 	p := hostileServer(t, map[string][]byte{"photo.jpg": testutil.ReadTestImage(t, "pexels-magda-ehlers-5141x3434.jpg")},
 		"PRISM_SHUTDOWN_TIMEOUT=500ms", "PRISM_TIMEOUT=60s")
+	pid := p.Cmd.Process.Pid
+	cpu := testutil.CPUTime(t, pid)
 	answered := make(chan response, 1)
 	go func() { answered <- get(t, p.URL+"/photo.jpg?lb=8000,6000&fm=png") }()
-	time.Sleep(700 * time.Millisecond) // the render is under way
+	// Two seconds of work: signal once a few hundred milliseconds are done.
+	for testutil.CPUTime(t, pid)-cpu < 300*time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+	}
 	start := time.Now()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

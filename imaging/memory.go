@@ -12,8 +12,10 @@ var encodeBytesPerPixel = map[Format]int64{AVIF: 14, GIF: 11, WebP: 7, JPEG: 5, 
 // decodeMemory is what decoding the source for plan holds: a JPEG's DCT
 // coefficients, 3 bytes for every source pixel whatever the shrink (a
 // progressive JPEG keeps them all until the last scan); a GIF's frame twice
-// over (the decoder's and libvips' copy); any other format's pixels as
-// decoded, at the scale it is shrunk or drawn to, 4 bytes each.
+// over (the decoder's and libvips' copy); an SVG's drawing in the child
+// process, librsvg's surfaces (about 48 bytes a pixel drawn, with filters);
+// any other format's pixels as decoded, at the scale it is shrunk to, 4
+// bytes each.
 func decodeMemory(h Header, plan Plan, frames int) int64 {
 	px := int64(h.Width) * int64(h.Height)
 	switch h.Format {
@@ -26,7 +28,7 @@ func decodeMemory(h Header, plan Plan, frames int) int64 {
 		return int64(float64(px)*s*s) * int64(frames) * 4
 	case SVG:
 		s := svgScale(plan)
-		return int64(float64(px)*s*s) * 4
+		return int64(float64(px)*s*s) * 48
 	}
 	return px * int64(frames) * 4
 }

@@ -8,11 +8,26 @@ import (
 	"github.com/prism-image/prism/storage"
 )
 
-// The catalog's writes that need no decoding, and the health of libvips,
-// so that callers of the image work have one owner to ask.
+// What the catalog does without decoding, and the health of libvips, so
+// that callers of the image work have one owner to ask.
 
 // Delete removes key and everything derived from it.
 func (r *Renderer) Delete(ctx context.Context, key string) error { return r.catalog.Delete(ctx, key) }
+
+// Forget drops what is known of key after it changed outside the API.
+func (r *Renderer) Forget(ctx context.Context, key string) { r.catalog.Forget(ctx, key) }
+
+// Stat asks storage for key within the storage deadline, remembering a
+// missing key as missing.
+func (r *Renderer) Stat(ctx context.Context, key string) (storage.Info, error) {
+	return r.catalog.Stat(ctx, key)
+}
+
+// PresignDownload returns a URL from which anyone may GET the original at
+// key (S3 only; a 501 otherwise).
+func (r *Renderer) PresignDownload(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	return r.catalog.PresignDownload(ctx, key, expiry)
+}
 
 // PresignUpload returns a form with which a browser uploads straight to
 // storage (S3 only; a 501 otherwise).

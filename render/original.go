@@ -22,9 +22,9 @@ type Stream struct {
 	ContentType  string
 	ETag         string
 	LastModified time.Time
-	// Sandboxed says the bytes are no raster image (SVG, HTML…): opened
-	// directly, they could script the origin.
-	Sandboxed   bool
+	// Scriptable says the bytes are no raster image (SVG, HTML…): opened
+	// directly, they could run script.
+	Scriptable  bool
 	Layer       Layer
 	NotModified bool
 }
@@ -55,8 +55,8 @@ func (r *Renderer) Original(ctx context.Context, key string, fresh func(etag str
 	}
 	return Stream{
 		Object: obj, ContentType: ct, ETag: info.ETag, LastModified: info.LastModified,
-		Sandboxed: !strings.HasPrefix(ct, "image/") || ct == imaging.SVG.ContentType(),
-		Layer:     LayerOriginal,
+		Scriptable: !strings.HasPrefix(ct, "image/") || ct == imaging.SVG.ContentType(),
+		Layer:      LayerOriginal,
 	}, nil
 }
 

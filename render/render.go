@@ -4,8 +4,9 @@
 // itself; identical work is merged and runs under a context of its own,
 // not its first caller's. It answers variants from the cache layers in
 // order (cached metadata, memory, the derived store, the pipeline) and
-// originals through the catalog. It knows nothing of HTTP: the server
-// maps its results to responses.
+// originals through the catalog, which it is the one way to: the server
+// and the Lambda adapter ask it alone. It speaks no HTTP: the server maps
+// its results to responses.
 package render
 
 import (
@@ -27,7 +28,7 @@ import (
 
 // Config bounds the work.
 type Config struct {
-	Workers int // decodes that run at once
+	Workers int // decodes that run at once; at least 1
 	Queue   int // work that may wait for a worker; more is a 429
 	// Timeout bounds each piece of work, its wait for a worker included;
 	// past it libvips stops and the answer is a 503.
@@ -166,7 +167,7 @@ func (r *Renderer) background(id string, fn func(work context.Context) (any, err
 
 // errDeadline answers a caller whose deadline passed while it waited.
 func errDeadline() error {
-	return prism.Fail(prism.CodeUnavailable, "the image could not be rendered in time; retry shortly")
+	return prism.Fail(prism.CodeUnavailable, "the image work could not be done in time; retry shortly")
 }
 
 func notFound() error { return prism.Fail(prism.CodeNotFound, "no such image") }

@@ -222,7 +222,7 @@ func TestOriginal(t *testing.T) {
 	}
 	defer st.Object.Close()
 	data, _ := io.ReadAll(st.Object)
-	if st.Layer != LayerOriginal || st.ContentType != "image/svg+xml" || !st.Sandboxed || st.ETag != m.ETag || len(data) != int(m.Bytes) {
+	if st.Layer != LayerOriginal || st.ContentType != "image/svg+xml" || !st.Scriptable || st.ETag != m.ETag || len(data) != int(m.Bytes) {
 		t.Errorf("original: %+v, %d bytes", st, len(data))
 	}
 	st, err = f.Original(ctx, "a/check.svg", func(e string) bool { return e == m.ETag })

@@ -119,7 +119,7 @@ func (s *Server) original(c echo.Context, key string) error {
 		rec.RecordOriginal(key)
 	}
 	h.Set("Content-Type", st.ContentType)
-	if st.Sandboxed {
+	if st.Scriptable {
 		h.Set("Content-Security-Policy", "sandbox")
 	}
 	http.ServeContent(c.Response(), r, "", st.LastModified, st.Object)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -83,8 +84,9 @@ func asPrismError(err error) *prism.Error {
 	return prism.AsError(err)
 }
 
-// recoverPanics turns a panic in a handler into a logged 500, keeping the
-// process up.
+// recoverPanics turns a panic in a handler into a 500, logged with its
+// stack, keeping the process up. http.ErrAbortHandler, net/http's way to
+// abort a response, is let through.
 func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
@@ -92,6 +94,8 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
+				s.log.Error("recovered from a panic", "in", "request", "path", c.Request().URL.Path,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				err = prism.Wrap(fmt.Errorf("panic: %v", v), http.StatusInternalServerError, prism.CodeInternal, "internal error")
 			}
 		}()

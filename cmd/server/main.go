@@ -106,6 +106,7 @@ func run(args []string) error {
 		_ = srv.Shutdown(last) // they answer at once now
 		_ = srv.Close()
 	}
+	stopIdle()
 	prism.Close(drain)
 	log.Info("stopped")
 	return nil

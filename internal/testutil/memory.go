@@ -3,6 +3,7 @@ package testutil
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,4 +76,26 @@ func TimeToIdle(t testing.TB, pid int, limit time.Duration) time.Duration {
 	}
 	t.Fatalf("process %d still busy %v later", pid, limit)
 	return limit
+}
+
+// Children lists the processes whose parent is pid.
+func Children(t testing.TB, pid int) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kids []int
+	for _, path := range stats {
+		stat, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == pid {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			kids = append(kids, child)
+		}
+	}
+	return kids
 }
