@@ -242,7 +242,8 @@ func TestMerging(t *testing.T) {
 	before := f.worked.Load()
 	req := VariantRequest{Key: "photo.jpg", Options: options(t, "w=1200&fm=avif")}
 
-	// The first caller leaves almost at once.
+	// The first caller leaves almost at once: whether or not it is the
+	// one that started the work, the others must not fail with it.
 	impatient, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	first := make(chan error, 1)
