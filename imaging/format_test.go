@@ -1,6 +1,11 @@
 package imaging
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+
+	"github.com/prism-image/prism/internal/testutil"
+)
 
 func TestParseAccept(t *testing.T) {
 	tests := []struct {
@@ -218,6 +223,35 @@ func TestFormatProperties(t *testing.T) {
 	for _, f := range []Format{PNG, WebP, AVIF, GIF} {
 		if !f.supportsAlpha() {
 			t.Errorf("%s.supportsAlpha() = false", f)
+		}
+	}
+}
+
+// SniffHead knows an original from its first bytes alone, whatever its
+// name: an SVG by its first element, even when the document goes on.
+func TestSniffHead(t *testing.T) {
+	longSVG := append([]byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">`),
+		bytes.Repeat([]byte(`<rect width="1" height="1"/>`), 200)...)
+	tests := []struct {
+		name string
+		head []byte
+		want Format
+	}{
+		{"jpeg", testutil.ReadTestImage(t, "concert.jpg"), JPEG},
+		{"png", testutil.ReadTestImage(t, "with-alpha.png"), PNG},
+		{"gif", testutil.ReadTestImage(t, "animated-loop-3.gif"), GIF},
+		{"webp", testutil.ReadTestImage(t, "4.webp"), WebP},
+		{"svg", testutil.ReadTestImage(t, "check.svg"), SVG},
+		{"svg longer than the head", longSVG, SVG},
+		{"svg and javascript", testutil.PolyglotSVG(), SVG},
+		{"html holding an svg", []byte("<html><body><svg></svg></body></html>"), ""},
+		{"xml", []byte(`<?xml version="1.0"?><feed><svg/></feed>`), ""},
+		{"text", []byte("hello <svg"), ""},
+		{"empty", nil, ""},
+	}
+	for _, tt := range tests {
+		if got := SniffHead(tt.head); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

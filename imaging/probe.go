@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"bytes"
+	"encoding/xml"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -41,6 +42,39 @@ func Sniff(src []byte) Format {
 		return JP2K
 	}
 	return sourceFormats[vips.DetermineImageType(src)]
+}
+
+// SniffHeadBytes is how much of a file SniffHead needs.
+const SniffHeadBytes = 1024
+
+// SniffHead returns the format of a file from its first SniffHeadBytes
+// bytes alone, or "" when Prism does not read it: what an original is,
+// whatever its key says, without reading all of it. An SVG is known by its
+// first element, which must be <svg> within the head.
+func SniffHead(head []byte) Format {
+	head = head[:min(len(head), SniffHeadBytes)]
+	if f := Sniff(head); f != "" {
+		return f
+	}
+	if !bytes.Contains(head, []byte("<svg")) {
+		return ""
+	}
+	// The whole document is not at hand: read tokens up to the first
+	// element rather than decoding it.
+	d := xml.NewDecoder(bytes.NewReader(head))
+	d.Strict = false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		if el, ok := tok.(xml.StartElement); ok {
+			if el.Name.Local == "svg" {
+				return SVG
+			}
+			return ""
+		}
+	}
 }
 
 // Probe reads src's header. A source that is not an image, or whose header

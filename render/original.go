@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
-	"net/http"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/prism-image/prism"
@@ -18,13 +14,18 @@ import (
 
 // Stream is an original opened to be sent as it is stored.
 type Stream struct {
-	Object       storage.Object // nil when NotModified; the caller closes it
+	Object storage.Object // nil when NotModified; the caller closes it
+	// ContentType is what the bytes are, never what the key's name says:
+	// an image format Prism reads, else application/octet-stream.
 	ContentType  string
 	ETag         string
 	LastModified time.Time
-	// Scriptable says the bytes are no raster image (SVG, HTML…): opened
-	// directly, they could run script.
-	Scriptable  bool
+	// Scriptable says the bytes are no raster image (an SVG, or anything
+	// Prism does not read): opened directly, they could run script.
+	Scriptable bool
+	// Download says the bytes are no image Prism reads: browsers should
+	// save them, never display them.
+	Download    bool
 	Layer       Layer
 	NotModified bool
 }
@@ -47,29 +48,22 @@ func (r *Renderer) Original(ctx context.Context, key string, fresh func(etag str
 	if err != nil {
 		return Stream{}, err
 	}
-	info := obj.Info()
-	ct, err := contentType(info, key, obj)
+	f, err := sniff(obj)
 	if err != nil {
 		obj.Close()
 		return Stream{}, err
 	}
-	return Stream{
-		Object: obj, ContentType: ct, ETag: info.ETag, LastModified: info.LastModified,
-		Scriptable: !strings.HasPrefix(ct, "image/") || ct == imaging.SVG.ContentType(),
-		Layer:      LayerOriginal,
-	}, nil
+	info := obj.Info()
+	st := Stream{
+		Object: obj, ContentType: f.ContentType(), ETag: info.ETag, LastModified: info.LastModified,
+		Scriptable: f == imaging.SVG || f == "", Download: f == "", Layer: LayerOriginal,
+	}
+	return st, nil
 }
 
-// contentType is the type the backend recorded when it is specific, else
-// the one the key's extension implies, else the one the bytes show.
-func contentType(info storage.Info, key string, obj storage.Object) (string, error) {
-	if ct := info.ContentType; ct != "" && ct != "application/octet-stream" && ct != "binary/octet-stream" {
-		return ct, nil
-	}
-	if ct := mime.TypeByExtension(strings.ToLower(path.Ext(key))); ct != "" {
-		return ct, nil
-	}
-	head := make([]byte, 512)
+// sniff names what obj's bytes are from its head, and rewinds it.
+func sniff(obj storage.Object) (imaging.Format, error) {
+	head := make([]byte, imaging.SniffHeadBytes)
 	n, err := io.ReadFull(obj, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return "", prism.Fail(prism.CodeStorage, "storage read failed").WithCause(err)
@@ -77,8 +71,5 @@ func contentType(info storage.Info, key string, obj storage.Object) (string, err
 	if _, err := obj.Seek(0, io.SeekStart); err != nil {
 		return "", prism.Fail(prism.CodeStorage, "storage read failed").WithCause(err)
 	}
-	if f := imaging.Sniff(head[:n]); f != "" {
-		return f.ContentType(), nil
-	}
-	return http.DetectContentType(head[:n]), nil
+	return imaging.SniffHead(head[:n]), nil
 }

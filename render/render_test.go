@@ -209,23 +209,47 @@ func TestUnknownAndMissingOriginals(t *testing.T) {
 	}
 }
 
+// An original is served as what its bytes are, whatever its key says: a
+// file that is both SVG and JavaScript stored as .js is an SVG (sandboxed),
+// and bytes that are no image Prism reads are a download.
 func TestOriginal(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, Config{})
-	m, _, err := f.Upload(ctx, "a/check.svg", testutil.ReadTestImage(t, "check.svg"), catalog.Overwrite)
+	jpeg := testutil.ReadTestImage(t, "concert.jpg")
+	tests := []struct {
+		key         string
+		data        []byte
+		contentType string
+		scriptable  bool
+		download    bool
+	}{
+		{"a/check.svg", testutil.ReadTestImage(t, "check.svg"), "image/svg+xml", true, false},
+		{"gadget/poly.js", testutil.PolyglotSVG(), "image/svg+xml", true, false},
+		{"photo.png", jpeg, "image/jpeg", false, false},
+		{"photo", jpeg, "image/jpeg", false, false},
+		{"notes.txt", []byte("hello"), "application/octet-stream", true, true},
+		{"page.html", []byte("<html><body><svg></svg><script>alert(1)</script></body></html>"), "application/octet-stream", true, true},
+		{"empty.jpg", nil, "application/octet-stream", true, true},
+	}
+	for _, tt := range tests {
+		info := f.drop(t, tt.key, tt.data)
+		st, err := f.Original(ctx, tt.key, func(string) bool { return false })
+		if err != nil {
+			t.Fatalf("%s: %v", tt.key, err)
+		}
+		data, _ := io.ReadAll(st.Object)
+		st.Object.Close()
+		if st.Layer != LayerOriginal || st.ContentType != tt.contentType || st.Scriptable != tt.scriptable || st.Download != tt.download ||
+			st.ETag != info.ETag || string(data) != string(tt.data) {
+			t.Errorf("%s: %+v, %d bytes", tt.key, st, len(data))
+		}
+	}
+
+	m, _, err := f.Upload(ctx, "b/check.svg", testutil.ReadTestImage(t, "check.svg"), catalog.Overwrite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := f.Original(ctx, "a/check.svg", func(string) bool { return false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Object.Close()
-	data, _ := io.ReadAll(st.Object)
-	if st.Layer != LayerOriginal || st.ContentType != "image/svg+xml" || !st.Scriptable || st.ETag != m.ETag || len(data) != int(m.Bytes) {
-		t.Errorf("original: %+v, %d bytes", st, len(data))
-	}
-	st, err = f.Original(ctx, "a/check.svg", func(e string) bool { return e == m.ETag })
+	st, err := f.Original(ctx, "b/check.svg", func(e string) bool { return e == m.ETag })
 	if err != nil || !st.NotModified || st.Object != nil || st.Layer != LayerMetadata {
 		t.Errorf("a revalidation: %+v %v", st, err)
 	}

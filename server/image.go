@@ -122,6 +122,9 @@ func (s *Server) original(c echo.Context, key string) error {
 	if st.Scriptable {
 		h.Set("Content-Security-Policy", "sandbox")
 	}
+	if st.Download {
+		h.Set("Content-Disposition", "attachment")
+	}
 	http.ServeContent(c.Response(), r, "", st.LastModified, st.Object)
 	return nil
 }

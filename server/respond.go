@@ -54,7 +54,7 @@ func (s *Server) writeError(err error, c echo.Context) {
 func WriteError(w http.ResponseWriter, method string, err *prism.Error) {
 	data := err.JSON()
 	h := w.Header()
-	for _, k := range []string{"ETag", "Last-Modified", "Vary", "Content-Security-Policy", "Content-Range", "Accept-Ranges"} {
+	for _, k := range []string{"ETag", "Last-Modified", "Vary", "Content-Security-Policy", "Content-Disposition", "Content-Range", "Accept-Ranges"} {
 		h.Del(k)
 	}
 	h.Set("Content-Type", "application/json")

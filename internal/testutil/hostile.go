@@ -74,3 +74,10 @@ func BlurSVG(side, shapes int) []byte {
 	b.WriteString(`</svg>`)
 	return []byte(b.String())
 }
+
+// PolyglotSVG is 96 bytes that are both a valid SVG and valid JavaScript:
+// served as script from the image origin (a key ending .js), it would run
+// there.
+func PolyglotSVG() []byte {
+	return []byte("<!--\nalert(document.domain)\n-->\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"/>\n")
+}
