@@ -21,7 +21,9 @@ type fakeOriginals struct {
 	metaErr map[string]error
 }
 
-func (c *fakeOriginals) Forget(_ context.Context, key string) { c.calls = append(c.calls, "forget "+key) }
+func (c *fakeOriginals) Forget(_ context.Context, key string) {
+	c.calls = append(c.calls, "forget "+key)
+}
 
 // Stat is storage's, and remembers a missing key, as the catalog's does.
 func (c *fakeOriginals) Stat(ctx context.Context, key string) (storage.Info, error) {
