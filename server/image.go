@@ -118,6 +118,13 @@ func (s *Server) original(c echo.Context, key string) error {
 	if rec, ok := c.Response().Writer.(ResultRecorder); ok {
 		rec.RecordOriginal(key)
 	}
+	if rh := r.Header.Get("Range"); rh != "" {
+		if tidy := tidyRanges(rh, st.Object.Info().Size); tidy != "" {
+			r.Header.Set("Range", tidy)
+		} else {
+			r.Header.Del("Range")
+		}
+	}
 	h.Set("Content-Type", st.ContentType)
 	if st.Scriptable {
 		h.Set("Content-Security-Policy", "sandbox")

@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prism-image/prism/internal/testutil"
+)
+
+// Hostile input at the HTTP edge: bytes and headers an attacker chooses.
+
+// An original is served as what its bytes are: a file that is both SVG and
+// JavaScript, uploaded under a .js key, is an SVG and never a script.
+func TestPolyglotIsNeverAScript(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		key := "gadget/" + b.name + "/poly.js"
+		poly := testutil.PolyglotSVG()
+		if res := send(t, "PUT", b.proc.URL+"/v1/images/"+key, apiKey, "application/javascript", poly); res.StatusCode != http.StatusCreated {
+			t.Fatalf("upload: %d %s", res.StatusCode, res.body)
+		}
+		res := get(t, b.proc.URL+"/"+key)
+		if res.StatusCode != http.StatusOK || !bytes.Equal(res.body, poly) {
+			t.Fatalf("GET: %d, %d bytes", res.StatusCode, len(res.body))
+		}
+		for header, want := range map[string]string{
+			"Content-Type": "image/svg+xml", "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
+		} {
+			if got := res.Header.Get(header); got != want {
+				t.Errorf("%s: %q, want %q", header, got, want)
+			}
+		}
+	})
+}
+
+// Bytes that are no image, dropped into storage behind Prism's back, are a
+// download whatever their name.
+func TestNonImagesAreDownloads(t *testing.T) {
+	dir := t.TempDir()
+	p := startServer(t, "PRISM_STORAGE=file://"+dir)
+	files := map[string][]byte{
+		"page.html":   []byte("<html><script>alert(document.domain)</script></html>"),
+		"script.js":   []byte("alert(document.domain)"),
+		"fake.jpg":    []byte("<html><script>alert(1)</script></html>"),
+		"notes.txt":   []byte("hello"),
+		"nothing.png": {},
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := get(t, p.URL+"/"+name)
+		if res.StatusCode != http.StatusOK || !bytes.Equal(res.body, data) {
+			t.Errorf("%s: %d, %d bytes", name, res.StatusCode, len(res.body))
+		}
+		if ct, cd, csp := res.Header.Get("Content-Type"), res.Header.Get("Content-Disposition"), res.Header.Get("Content-Security-Policy"); ct != "application/octet-stream" || cd != "attachment" || csp != "sandbox" {
+			t.Errorf("%s: Content-Type %q, Content-Disposition %q, CSP %q", name, ct, cd, csp)
+		}
+	}
+}
+
+// Range requests are tidied before they reach storage: overlapping and
+// adjacent ranges merge, and a header asking for too many gets the whole
+// object with a 200.
+func TestRangeAbuse(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		u := b.proc.URL + "/img/pexels-magda-ehlers-5141x3434.jpg"
+		photo := image(t, "pexels-magda-ehlers-5141x3434.jpg")
+		size := len(photo)
+		pid := b.proc.Cmd.Process.Pid
+
+		testutil.ResetPeakRSS(t, pid)
+		before := testutil.PeakRSS(t, pid)
+		bomb := "bytes=" + strings.Repeat("0-0,", 19999) + "0-0" // 80 KB
+		res := get(t, u, "Range", bomb)
+		if res.StatusCode != http.StatusOK || !bytes.Equal(res.body, photo) {
+			t.Errorf("the range bomb: %d, %d bytes; want the whole object with a 200", res.StatusCode, len(res.body))
+		}
+		if grew := testutil.PeakRSS(t, pid) - before; grew > 32<<20 {
+			t.Errorf("the range bomb grew the peak RSS by %d MB", grew>>20)
+		}
+
+		res = get(t, u, "Range", "bytes=0-9,5-19,20-29")
+		if res.StatusCode != http.StatusPartialContent || res.Header.Get("Content-Range") != "bytes 0-29/"+strconv.Itoa(size) || !bytes.Equal(res.body, photo[:30]) {
+			t.Errorf("merged ranges: %d %q, %d bytes", res.StatusCode, res.Header.Get("Content-Range"), len(res.body))
+		}
+
+		res = get(t, u, "Range", "bytes=100-109,0-9,0-4")
+		mt, params, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+		if res.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
+			t.Fatalf("two ranges: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
+		}
+		mr := multipart.NewReader(bytes.NewReader(res.body), params["boundary"])
+		var parts []string
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(part)
+			parts = append(parts, part.Header.Get("Content-Range"))
+			if want := "bytes 0-9/" + strconv.Itoa(size); part.Header.Get("Content-Range") == want && !bytes.Equal(data, photo[:10]) {
+				t.Errorf("part %s holds other bytes", want)
+			}
+		}
+		if want := []string{"bytes 0-9/" + strconv.Itoa(size), "bytes 100-109/" + strconv.Itoa(size)}; strings.Join(parts, ";") != strings.Join(want, ";") {
+			t.Errorf("parts %q, want %q", parts, want)
+		}
+	})
+}
