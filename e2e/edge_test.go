@@ -118,3 +118,25 @@ func TestRangeAbuse(t *testing.T) {
 		}
 	})
 }
+
+// A JPEG whose header claims 7000×7000 over 16×16 of data is refused at
+// upload and stored nowhere; one that reached storage another way is a 415
+// to transform.
+func TestLyingJPEG(t *testing.T) {
+	lying := testutil.LyingJPEG(t, 7000)
+	eachBackend(t, func(t *testing.T, b backend) {
+		key := "lying/" + b.name + "/claims-7000.jpg"
+		res := send(t, "PUT", b.proc.URL+"/v1/images/"+key, apiKey, "image/jpeg", lying)
+		checkAnswer(t, res, "PUT "+key, want{status: http.StatusUnsupportedMediaType, code: "undecodable_image"})
+		checkAnswer(t, get(t, b.proc.URL+"/"+key), "GET "+key, want{status: http.StatusNotFound, code: "not_found"})
+	})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lying.jpg"), lying, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "PRISM_STORAGE=file://"+dir)
+	for _, q := range []string{"w=100", "w=400&fm=webp"} {
+		checkAnswer(t, get(t, p.URL+"/lying.jpg?"+q), q, want{status: http.StatusUnsupportedMediaType, code: "undecodable_image"})
+	}
+	checkAnswer(t, get(t, p.URL+"/v1/images/lying.jpg"), "metadata", want{status: http.StatusUnsupportedMediaType, code: "undecodable_image"})
+}

@@ -94,4 +94,7 @@ func TestAnalyzeRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want status %d", tt.file, err, tt.status)
 		}
 	}
+	if _, err := p.Analyze(t.Context(), testutil.LyingJPEG(t, 7000)); prism.AsError(err).Code != prism.CodeUndecodable {
+		t.Errorf("a JPEG whose header claims more than its data holds: %v, want 415 undecodable_image", err)
+	}
 }

@@ -410,9 +410,14 @@ func TestBadSources(t *testing.T) {
 			}
 		}
 	}
-	for _, src := range [][]byte{nil, []byte("hello"), []byte("%PDF-1.4\n")} {
-		if _, err := p.Process(t.Context(), src, Options{Width: 10, Mode: ModeFit}, Accepts{}); prism.StatusOf(err) != http.StatusUnsupportedMediaType {
-			t.Errorf("%q: err = %v, want 415", src, err)
+	// A header claiming 7000×7000 over 16×16 of data: a decoder warning,
+	// which fails the decode rather than filling the rest with grey.
+	lying := testutil.LyingJPEG(t, 7000)
+	for _, src := range [][]byte{nil, []byte("hello"), []byte("%PDF-1.4\n"), lying} {
+		for _, q := range []string{"w=100", "fm=webp", "w=7000&fm=png"} {
+			if _, err := p.Process(t.Context(), src, mustParse(t, q), Accepts{}); prism.AsError(err).Code != prism.CodeUndecodable {
+				t.Errorf("%.20q?%s: err = %v, want 415 undecodable_image", src, q, err)
+			}
 		}
 	}
 	// Frames count towards the pixel limit.

@@ -118,13 +118,16 @@ func Probe(src []byte) (Header, error) {
 	return h, nil
 }
 
-// decode opens src with libvips, lazily where the loader allows. BMP goes
-// through ImageMagick, which libvips 8.14 can only feed from a buffer.
+// decode opens src with libvips, lazily where the loader allows. It loads
+// from the buffer: govips' streaming loaders drop the fail option, so a
+// JPEG whose header claims far more pixels than its data holds would decode
+// to grey instead of failing. JPEG 2000 alone has no buffer loader in
+// govips (it is never uploaded, only served when it reaches storage).
 func decode(src []byte, f Format, params *vips.ImportParams) (*vips.ImageRef, error) {
-	if f == BMP {
-		return vips.LoadImageFromBuffer(src, params)
+	if f == JP2K {
+		return vips.LoadImageFromReader(bytes.NewReader(src), params)
 	}
-	return vips.LoadImageFromReader(bytes.NewReader(src), params)
+	return vips.LoadImageFromBuffer(src, params)
 }
 
 func interpretationName(i vips.Interpretation) string {

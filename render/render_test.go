@@ -548,6 +548,7 @@ func TestUpload(t *testing.T) {
 		{"jpeg 2000", testutil.ReadTestImage(t, "relax.jp2"), prism.CodeUnsupportedMedia, ""},
 		{"text", []byte("<html>hello</html>"), prism.CodeUnsupportedMedia, ""},
 		{"truncated", testutil.ReadTestImage(t, "truncated.jpg"), prism.CodeUndecodable, ""},
+		{"lying header", testutil.LyingJPEG(t, 7000), prism.CodeUndecodable, ""},
 		{"giant", testutil.ReadTestImage(t, "giant-image.jpg"), prism.CodeTooLarge, ""},
 	}
 	for _, tt := range tests {

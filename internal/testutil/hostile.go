@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"image/jpeg"
 	"image/png"
 	"strings"
 	"testing"
@@ -80,4 +81,28 @@ func BlurSVG(side, shapes int) []byte {
 // there.
 func PolyglotSVG() []byte {
 	return []byte("<!--\nalert(document.domain)\n-->\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"/>\n")
+}
+
+// LyingJPEG is a JPEG (about 600 bytes) whose header claims side×side
+// pixels while its data holds 16×16: a lenient decoder makes a grey image
+// of the claimed size out of it.
+func LyingJPEG(t testing.TB, side int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	for i := 0; i+9 < len(b); i++ {
+		if b[i] == 0xff && b[i+1] == 0xc0 { // the baseline frame header: height, then width
+			b[i+5], b[i+6], b[i+7], b[i+8] = byte(side>>8), byte(side), byte(side>>8), byte(side)
+			return b
+		}
+	}
+	t.Fatal("no SOF0 marker in Go's JPEG")
+	return nil
 }
