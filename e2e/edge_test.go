@@ -2,15 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prism-image/prism/internal/testutil"
 )
@@ -139,4 +143,72 @@ func TestLyingJPEG(t *testing.T) {
 		checkAnswer(t, get(t, p.URL+"/lying.jpg?"+q), q, want{status: http.StatusUnsupportedMediaType, code: "undecodable_image"})
 	}
 	checkAnswer(t, get(t, p.URL+"/v1/images/lying.jpg"), "metadata", want{status: http.StatusUnsupportedMediaType, code: "undecodable_image"})
+}
+
+// Slow clients are cut off: one that trickles its body at the read
+// timeout, one that never reads its response at the write timeout. Neither
+// stores anything or holds the server.
+func TestSlowClients(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("prism "), 8<<20) // 48 MB: far more than socket buffers hold
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "PRISM_STORAGE=file://"+dir, "PRISM_API_KEYS="+apiKey,
+		"PRISM_READ_TIMEOUT=1s", "PRISM_TIMEOUT=1s", "PRISM_WRITE_TIMEOUT=2s")
+	addr := strings.TrimPrefix(p.URL, "http://")
+
+	t.Run("trickled body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		fmt.Fprintf(conn, "PUT /v1/images/slow.jpg HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n", addr, apiKey)
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			_, _ = io.Copy(io.Discard, conn) // whatever the server answers, until it hangs up
+		}()
+		for i := 0; i < 100; i++ {
+			if _, err := conn.Write([]byte{0xff}); err != nil {
+				break
+			}
+			select {
+			case <-closed:
+				i = 100
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server still reads a trickled body 5 s on")
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("cut off after %v, want about the 1 s read timeout", took)
+		}
+		checkAnswer(t, get(t, p.URL+"/slow.jpg"), "the trickled upload", want{status: http.StatusNotFound, code: "not_found"})
+	})
+
+	t.Run("response never read", func(t *testing.T) {
+		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		}}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /big.bin HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		time.Sleep(4 * time.Second) // twice the write timeout, reading nothing
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _ := io.Copy(io.Discard, conn)
+		if n >= int64(len(big)) {
+			t.Errorf("read %d bytes: the server waited for a client that did not read", n)
+		}
+		// The server is free for others.
+		checkAnswer(t, get(t, p.URL+"/v1/images/none.jpg"), "a request after", want{status: http.StatusNotFound, code: "not_found"})
+	})
 }
