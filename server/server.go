@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/render"
 )
 
@@ -58,8 +61,45 @@ func New(cfg Config, r *render.Renderer, log *slog.Logger) *Server {
 	s.routeUploadAPI(e.Group("/v1"))
 	e.GET("/*", s.image)
 	e.HEAD("/*", s.image)
+	e.Pre(refuseOptions(e.Routes()))
 	s.echo = e
 	return s
+}
+
+// refuseOptions answers OPTIONS with a 405 naming the methods the path
+// takes, as the README says: Prism has no CORS policy, and echo would
+// otherwise answer 204.
+func refuseOptions(routes []*echo.Route) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Method != http.MethodOptions {
+				return next(c)
+			}
+			c.Response().Header().Set("Allow", allowed(routes, c.Request().URL.Path))
+			return prism.Fail(prism.CodeMethodNotAllowed, "method not allowed")
+		}
+	}
+}
+
+// allowed lists the methods of the routes that would serve path: those of
+// the longest pattern that matches it, as echo routes.
+func allowed(routes []*echo.Route, path string) string {
+	best, methods := -1, []string{}
+	for _, r := range routes {
+		prefix, wild := strings.CutSuffix(r.Path, "*")
+		if (wild && !strings.HasPrefix(path, prefix)) || (!wild && path != r.Path) {
+			continue
+		}
+		switch n := len(r.Path); {
+		case n > best:
+			best, methods = n, []string{r.Method}
+		case n == best && !slices.Contains(methods, r.Method):
+			methods = append(methods, r.Method)
+		}
+	}
+	order := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}
+	slices.SortFunc(methods, func(a, b string) int { return slices.Index(order, a) - slices.Index(order, b) })
+	return strings.Join(methods, ", ")
 }
 
 // ServeHTTP implements http.Handler.

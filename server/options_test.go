@@ -1,0 +1,33 @@
+package server
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// OPTIONS is a 405 that names the methods each path takes.
+func TestOptionsRefused(t *testing.T) {
+	s := New(Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tests := []struct{ path, allow string }{
+		{"/uploads/cat.jpg", "GET, HEAD"},
+		{"/healthz", "GET, HEAD"},
+		{"/metrics", "GET"},
+		{"/v1/images", "POST"},
+		{"/v1/images/blog/cat.jpg", "GET, PUT, DELETE"},
+		{"/v1/uploads", "POST"},
+		{"/v1/openapi.json", "GET"},
+	}
+	for _, tt := range tests {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(http.MethodOptions, tt.path, nil))
+		var body struct{ Error struct{ Code string } }
+		_ = json.Unmarshal(w.Body.Bytes(), &body)
+		if w.Code != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || w.Header().Get("Allow") != tt.allow {
+			t.Errorf("OPTIONS %s: %d %s, Allow %q; want 405, Allow %q", tt.path, w.Code, w.Body, w.Header().Get("Allow"), tt.allow)
+		}
+	}
+}
