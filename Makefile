@@ -54,8 +54,15 @@ seed:
 test: test-deps build
 	$(GO) vet ./...
 	PATH="$(GOBIN):$$PATH" $(GO) test -count=1 -timeout 20m ./...
+	scripts/fuzz.sh 10s
 	node --test cdn/
 	$(MAKE) lint-deploy
+
+# Every fuzz target for longer: make fuzz FUZZTIME=30m
+FUZZTIME ?= 5m
+.PHONY: fuzz
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 # CloudFormation: cfn-lint (npm, pinned in deploy/.tools) given the current
 # resource specification from @aws-cdk/cfnspec (docs/deploy.md), on every
