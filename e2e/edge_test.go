@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -211,4 +212,92 @@ func TestSlowClients(t *testing.T) {
 		// The server is free for others.
 		checkAnswer(t, get(t, p.URL+"/v1/images/none.jpg"), "a request after", want{status: http.StatusNotFound, code: "not_found"})
 	})
+}
+
+// The hostile corpus in one place: key traversal in every encoding, signed
+// URLs tampered with, header bombs. Every answer is a clean 4xx (or the
+// image, where the attack changes nothing), nothing is stored, and the
+// server's peak memory stays flat.
+func TestHostileCorpus(t *testing.T) {
+	const signingKey = "e2e-corpus-key"
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cat.jpg"), image(t, "concert.jpg"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, "PRISM_STORAGE=file://"+dir, "PRISM_API_KEYS="+apiKey, "PRISM_SIGNING_KEY="+signingKey)
+	pid := p.Cmd.Process.Pid
+	signed, err := url.Parse(signCLI(t, signingKey, p.URL+"/cat.jpg?w=100&fm=webp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := signed.Query().Get("s")
+	testutil.ResetPeakRSS(t, pid)
+	before := testutil.PeakRSS(t, pid)
+
+	tests := []struct {
+		name, method, path string
+		header             []string
+		status             int
+		code               string
+	}{
+		{"dot segments", "GET", "/../../etc/passwd", nil, 400, "invalid_key"},
+		{"encoded dots", "GET", "/%2e%2e/%2e%2e/etc/passwd", nil, 400, "invalid_key"},
+		{"encoded dots, upper case", "GET", "/%2E%2E/%2E%2E/etc/passwd", nil, 400, "invalid_key"},
+		{"encoded slashes", "GET", "/..%2f..%2fetc%2fpasswd", nil, 400, "invalid_key"},
+		{"double encoded", "GET", "/%252e%252e/%252e%252e/etc/passwd", nil, 404, "not_found"}, // a key named "%2e%2e/…": no such image
+		{"backslashes", "GET", "/..%5c..%5cetc%5cpasswd", nil, 400, "invalid_key"},
+		{"overlong UTF-8 dots", "GET", "/%c0%ae%c0%ae/etc/passwd", nil, 400, "invalid_key"},
+		{"NUL", "GET", "/cat.jpg%00.png", nil, 400, "invalid_key"},
+		{"Prism's own folder", "GET", "/.prism/tmp/x", nil, 400, "invalid_key"},
+		{"upload with dots", "PUT", "/v1/images/%2e%2e/%2e%2e/x.jpg", nil, 400, "invalid_key"},
+		{"upload into Prism's folder", "PUT", "/v1/images/.PRISM/x.jpg", nil, 400, "invalid_key"},
+		{"upload over a route", "PUT", "/v1/images/v1/images/x.jpg", nil, 400, "invalid_key"},
+		{"signed", "GET", "/cat.jpg?w=100&fm=webp&s=" + sig, nil, 200, ""},
+		{"signed, with a tracker", "GET", "/cat.jpg?w=100&fm=webp&utm_source=x&s=" + sig, nil, 200, ""},
+		{"signed, width changed", "GET", "/cat.jpg?w=101&fm=webp&s=" + sig, nil, 403, "invalid_signature"},
+		{"signed, parameter added", "GET", "/cat.jpg?w=100&fm=webp&q=10&s=" + sig, nil, 403, "invalid_signature"},
+		{"signed, other key", "GET", "/dog.jpg?w=100&fm=webp&s=" + sig, nil, 403, "invalid_signature"},
+		{"signature cut", "GET", "/cat.jpg?w=100&fm=webp&s=" + sig[:20], nil, 403, "invalid_signature"},
+		{"unsigned", "GET", "/cat.jpg?w=100&fm=webp", nil, 403, "invalid_signature"},
+		{"a 100 KB Accept", "GET", "/cat.jpg", []string{"Accept", strings.Repeat("image/avif;q=0.9,", 6000)}, 200, ""},
+		{"a 2 MB header", "GET", "/cat.jpg", []string{"X-Bomb", strings.Repeat("a", 2<<20)}, 431, ""},
+		{"an 80 KB Range", "GET", "/cat.jpg", []string{"Range", "bytes=" + strings.Repeat("0-0,", 20000) + "0-0"}, 200, ""},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, p.URL+tt.path, bytes.NewReader(image(t, "concert.jpg")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.RawPath = tt.path // as sent, not as Go would re-encode it
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		for i := 0; i+1 < len(tt.header); i += 2 {
+			req.Header.Set(tt.header[i], tt.header[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body, _ := readAll(res)
+		if res.StatusCode != tt.status {
+			t.Errorf("%s: %d, want %d: %.200s", tt.name, res.StatusCode, tt.status, body)
+			continue
+		}
+		if tt.code != "" && !bytes.Contains(body, []byte(`"code":"`+tt.code+`"`)) {
+			t.Errorf("%s: body %.200s, want code %s", tt.name, body, tt.code)
+		}
+	}
+	if grew := testutil.PeakRSS(t, pid) - before; grew > 64<<20 {
+		t.Errorf("the corpus grew the peak RSS by %d MB", grew>>20)
+	}
+	var stored []string
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			stored = append(stored, rel)
+		}
+		return nil
+	})
+	if len(stored) != 1 || stored[0] != "cat.jpg" {
+		t.Errorf("storage holds %v after the corpus, want only cat.jpg", stored)
+	}
 }
