@@ -110,7 +110,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", 10*time.Second, "time allowed to open and read a source before answering 504")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "time to read a whole request, body included: a slow client is cut off past it (an upload of max-upload-bytes must arrive within it)")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 2*time.Minute, "time from the end of a request's headers to the end of its response, work included: a client that reads too slowly is cut off past it; more than timeout")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 90*time.Second, "time to send a response, on top of timeout for its work: a client that reads too slowly is cut off past it")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests and image work get to finish after SIGTERM before they are stopped")
 	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 1, "threads per libvips pipeline (parallelism comes from concurrent requests)")
@@ -174,9 +174,7 @@ func (c Config) validate() error {
 	positive("timeout", int64(c.Timeout))
 	positive("read-timeout", int64(c.ReadTimeout))
 	positive("idle-timeout", int64(c.IdleTimeout))
-	if c.WriteTimeout <= c.Timeout {
-		errs = append(errs, fmt.Errorf("write-timeout (%v) must be more than timeout (%v): a response is written after its work", c.WriteTimeout, c.Timeout))
-	}
+	positive("write-timeout", int64(c.WriteTimeout))
 	positive("memory-budget", c.MemoryBudget)
 	if c.Workers < 0 || c.Queue < 0 {
 		errs = append(errs, fmt.Errorf("workers and queue must not be negative"))

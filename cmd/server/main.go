@@ -77,7 +77,7 @@ func run(args []string) error {
 		Handler:           prism.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
+		WriteTimeout:      cfg.Timeout + cfg.WriteTimeout, // net/http counts the work too
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
