@@ -3,8 +3,11 @@ package imaging
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
+	"io"
 
 	"github.com/davidbyttow/govips/v2/vips"
+	"golang.org/x/net/html/charset"
 
 	"github.com/prism-image/prism"
 )
@@ -45,7 +48,7 @@ func Sniff(src []byte) Format {
 }
 
 // SniffHeadBytes is how much of a file SniffHead needs.
-const SniffHeadBytes = 1024
+const SniffHeadBytes = 4096
 
 // SniffHead returns the format of a file from its first SniffHeadBytes
 // bytes alone, or "" when Prism does not read it: what an original is,
@@ -63,16 +66,29 @@ func SniffHead(head []byte) Format {
 	// element rather than decoding it.
 	d := xml.NewDecoder(bytes.NewReader(head))
 	d.Strict = false
+	d.CharsetReader = charset.NewReaderLabel
 	for {
+		at := d.InputOffset()
 		tok, err := d.Token()
 		if err != nil {
+			// The head may end inside the first element's tag.
+			if rest := bytes.TrimLeft(head[at:], " \t\r\n"); errors.Is(err, io.ErrUnexpectedEOF) || len(rest) > 0 {
+				if name, ok := bytes.CutPrefix(rest, []byte("<svg")); ok && (len(name) == 0 || bytes.ContainsAny(name[:1], " \t\r\n/>")) {
+					return SVG
+				}
+			}
 			return ""
 		}
-		if el, ok := tok.(xml.StartElement); ok {
-			if el.Name.Local == "svg" {
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if tok.Name.Local == "svg" {
 				return SVG
 			}
 			return ""
+		case xml.CharData:
+			if len(bytes.TrimSpace(tok)) > 0 {
+				return "" // text before any element: no XML document
+			}
 		}
 	}
 }

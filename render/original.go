@@ -48,11 +48,12 @@ func (r *Renderer) Original(ctx context.Context, key string, fresh func(etag str
 	if err != nil {
 		return Stream{}, err
 	}
-	f, err := sniff(obj)
+	f, replay, err := sniff(obj)
 	if err != nil {
 		obj.Close()
 		return Stream{}, err
 	}
+	obj = replay
 	info := obj.Info()
 	st := Stream{
 		Object: obj, ContentType: f.ContentType(), ETag: info.ETag, LastModified: info.LastModified,
@@ -61,15 +62,57 @@ func (r *Renderer) Original(ctx context.Context, key string, fresh func(etag str
 	return st, nil
 }
 
-// sniff names what obj's bytes are from its head, and rewinds it.
-func sniff(obj storage.Object) (imaging.Format, error) {
+// sniff names what obj's bytes are from its head, and returns obj as it
+// was: its head is replayed from memory, so that streaming it from the
+// start costs no second storage request.
+func sniff(obj storage.Object) (imaging.Format, storage.Object, error) {
 	head := make([]byte, imaging.SniffHeadBytes)
 	n, err := io.ReadFull(obj, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", prism.Fail(prism.CodeStorage, "storage read failed").WithCause(err)
+		return "", nil, prism.Fail(prism.CodeStorage, "storage read failed").WithCause(err)
 	}
-	if _, err := obj.Seek(0, io.SeekStart); err != nil {
-		return "", prism.Fail(prism.CodeStorage, "storage read failed").WithCause(err)
+	head = head[:n]
+	return imaging.SniffHead(head), &replayed{Object: obj, head: head, under: int64(n)}, nil
+}
+
+// replayed is an object whose head has been read already: reads within it
+// come from memory, and the object underneath is asked to seek only when a
+// read leaves the place it stands.
+type replayed struct {
+	storage.Object
+	head  []byte
+	pos   int64 // where the next read starts
+	under int64 // where the object underneath stands
+}
+
+func (r *replayed) Read(p []byte) (int, error) {
+	if r.pos < int64(len(r.head)) {
+		n := copy(p, r.head[r.pos:])
+		r.pos += int64(n)
+		return n, nil
 	}
-	return imaging.SniffHead(head[:n]), nil
+	if r.under != r.pos {
+		if _, err := r.Object.Seek(r.pos, io.SeekStart); err != nil {
+			return 0, err
+		}
+		r.under = r.pos
+	}
+	n, err := r.Object.Read(p)
+	r.pos += int64(n)
+	r.under += int64(n)
+	return n, err
+}
+
+func (r *replayed) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.Info().Size
+	}
+	if offset < 0 {
+		return 0, errors.New("render: seek before the start")
+	}
+	r.pos = offset
+	return offset, nil
 }

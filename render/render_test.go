@@ -588,3 +588,41 @@ func cpuDuring(d time.Duration) time.Duration {
 	time.Sleep(d)
 	return used() - before
 }
+
+// A sniffed original reads as the object it wraps, whatever the seeks.
+func TestReplayedHead(t *testing.T) {
+	f := newFixture(t, Config{})
+	data := testutil.ReadTestImage(t, "concert.jpg")
+	f.drop(t, "r.jpg", data)
+	for _, steps := range [][]struct{ seek, n int64 }{
+		{{0, -1}},
+		{{10, 100}, {2000, 50}, {0, 20}, {5000, -1}},
+		{{0, 1024}, {1024, 10}},
+		{{1020, 10}, {-1, -1}},
+	} {
+		obj, err := f.catalog.Open(t.Context(), "r.jpg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, r, err := sniff(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := int64(0)
+		for _, st := range steps {
+			if st.seek >= 0 {
+				pos, _ = r.Seek(st.seek, io.SeekStart)
+			}
+			want := data[pos:]
+			if st.n >= 0 {
+				want = want[:st.n]
+			}
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(r, got); err != nil || string(got) != string(want) {
+				t.Fatalf("steps %v: at %d, read %d bytes that differ (%v)", steps, pos, len(got), err)
+			}
+			pos += int64(len(want))
+		}
+		obj.Close()
+	}
+}
