@@ -110,7 +110,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", 10*time.Second, "time allowed to open and read a source before answering 504")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "time to read a whole request, body included: a slow client is cut off past it (an upload of max-upload-bytes must arrive within it)")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", 90*time.Second, "time to send a response, on top of timeout for its work: a client that reads too slowly is cut off past it")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 90*time.Second, "time to send a response, on top of read-timeout for the body and timeout for the work: a client that reads too slowly is cut off past it")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time in-flight requests and image work get to finish after SIGTERM before they are stopped")
 	fs.IntVar(&c.VipsConcurrency, "vips-concurrency", 1, "threads per libvips pipeline (parallelism comes from concurrent requests)")

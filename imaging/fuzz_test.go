@@ -73,14 +73,18 @@ func abs(n int) int {
 // Process never panic and never fail untyped.
 func FuzzImageBytes(f *testing.F) {
 	for _, name := range []string{"concert.jpg", "with-alpha.png", "grey-plus-alpha.gif", "rotating-squares.gif",
-		"5_webp_a.webp", "circle.svg", "320x240.bmp", "truncated.png", "p3.png"} {
+		"5_webp_a.webp", "circle.svg", "320x240.bmp", "truncated.png", "p3.png", "320x240.heic", "relax.jp2", "pitm.avif"} {
 		data, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "images", name))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)
 	}
-	p := NewProcessor(DefaultConfig)
+	// Small sources keep each run short and two fuzz workers' memory low:
+	// a mutated header can claim anything up to the limit.
+	cfg := DefaultConfig
+	cfg.MaxSourcePixels = 4_000_000
+	p := NewProcessor(cfg)
 	o := Options{Mode: ModeFit, Width: 32, Height: 32}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_ = Sniff(data)

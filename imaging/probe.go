@@ -134,16 +134,19 @@ func Probe(src []byte) (Header, error) {
 	return h, nil
 }
 
-// decode opens src with libvips, lazily where the loader allows. It loads
-// from the buffer: govips' streaming loaders drop the fail option, so a
-// JPEG whose header claims far more pixels than its data holds would decode
-// to grey instead of failing. JPEG 2000 alone has no buffer loader in
-// govips (it is never uploaded, only served when it reaches storage).
+// decode opens src with libvips, lazily where the loader allows. JPEG and
+// PNG load from the buffer, where govips passes fail on to libvips as
+// failing on any warning: a JPEG whose header claims far more pixels than
+// its data holds fails rather than decoding to grey. Other formats stream
+// from a reader, where libvips fails on truncated data (govips' buffer
+// loaders would not fail at all); BMP goes through ImageMagick, which
+// libvips 8.14 feeds from a buffer only.
 func decode(src []byte, f Format, params *vips.ImportParams) (*vips.ImageRef, error) {
-	if f == JP2K {
-		return vips.LoadImageFromReader(bytes.NewReader(src), params)
+	switch f {
+	case JPEG, PNG, BMP:
+		return vips.LoadImageFromBuffer(src, params)
 	}
-	return vips.LoadImageFromBuffer(src, params)
+	return vips.LoadImageFromReader(bytes.NewReader(src), params)
 }
 
 func interpretationName(i vips.Interpretation) string {

@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// OPTIONS is a 405 that names the methods each path takes.
+// OPTIONS, like any other method a path does not take, is a 405 that names
+// the methods the path takes, matched on the path as sent.
 func TestOptionsRefused(t *testing.T) {
 	s := New(Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	tests := []struct{ path, allow string }{
@@ -20,14 +21,17 @@ func TestOptionsRefused(t *testing.T) {
 		{"/v1/images/blog/cat.jpg", "GET, PUT, DELETE"},
 		{"/v1/uploads", "POST"},
 		{"/v1/openapi.json", "GET"},
+		{"/v1%2Fimages/x.jpg", "GET, HEAD"}, // served by /*, as a key
 	}
 	for _, tt := range tests {
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, httptest.NewRequest(http.MethodOptions, tt.path, nil))
-		var body struct{ Error struct{ Code string } }
-		_ = json.Unmarshal(w.Body.Bytes(), &body)
-		if w.Code != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || w.Header().Get("Allow") != tt.allow {
-			t.Errorf("OPTIONS %s: %d %s, Allow %q; want 405, Allow %q", tt.path, w.Code, w.Body, w.Header().Get("Allow"), tt.allow)
+		for _, method := range []string{http.MethodOptions, "PATCH"} {
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, httptest.NewRequest(method, tt.path, nil))
+			var body struct{ Error struct{ Code string } }
+			_ = json.Unmarshal(w.Body.Bytes(), &body)
+			if w.Code != http.StatusMethodNotAllowed || body.Error.Code != "method_not_allowed" || w.Header().Get("Allow") != tt.allow {
+				t.Errorf("%s %s: %d %s, Allow %q; want 405, Allow %q", method, tt.path, w.Code, w.Body, w.Header().Get("Allow"), tt.allow)
+			}
 		}
 	}
 }

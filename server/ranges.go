@@ -2,6 +2,8 @@ package server
 
 import (
 	"cmp"
+	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,16 +13,18 @@ import (
 // non-contiguous range costs a seek, and on S3 a ranged GET of its own.
 const maxRanges = 10
 
-// tidyRanges rewrites a Range header for an object of size bytes: ranges
-// that overlap or touch are merged and put in order, those that start past
-// the end are dropped. A header asking for more than maxRanges is refused:
-// "" (the whole object, with a 200, as RFC 9110 allows). A header it cannot
-// read, or one left with nothing satisfiable, is returned as it is, for
-// net/http to answer (416).
+// tidyRanges rewrites a Range header for an object of size bytes, as RFC
+// 9110 allows: ranges that overlap or touch are merged and put in order,
+// those that start past the end are dropped, and an end past the end is
+// clipped. It returns "" (answer the whole object with a 200) for a header
+// asking for more than maxRanges, in a unit other than bytes, or of an
+// empty object; a header it cannot read is returned as it is, for net/http
+// to judge, and one with nothing satisfiable as a range net/http answers
+// 416.
 func tidyRanges(header string, size int64) string {
-	spec, ok := strings.CutPrefix(header, "bytes=")
-	if !ok {
-		return header
+	unit, spec, ok := strings.Cut(header, "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") || size == 0 {
+		return ""
 	}
 	parts := strings.Split(spec, ",")
 	if len(parts) > maxRanges {
@@ -29,40 +33,46 @@ func tidyRanges(header string, size int64) string {
 	type span struct{ start, end int64 } // inclusive
 	var spans []span
 	for _, p := range parts {
-		first, last, ok := strings.Cut(strings.TrimSpace(p), "-")
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		first, last, ok := strings.Cut(p, "-")
 		if !ok {
 			return header
 		}
 		var s span
 		switch {
 		case first == "": // the last n bytes
-			n, err := strconv.ParseInt(last, 10, 64)
-			if err != nil || n < 0 {
+			n, err := parseLength(last)
+			if err != nil {
 				return header
 			}
 			if n == 0 {
-				continue
+				continue // satisfies nothing
 			}
 			s = span{max(0, size-n), size - 1}
 		default:
-			start, err := strconv.ParseInt(first, 10, 64)
-			if err != nil || start < 0 {
+			start, err := parseLength(first)
+			if err != nil {
 				return header
 			}
 			end := size - 1
 			if last != "" {
-				if end, err = strconv.ParseInt(last, 10, 64); err != nil || end < start {
+				e, err := parseLength(last)
+				if err != nil || e < start {
 					return header
 				}
+				end = min(e, end)
 			}
-			s = span{start, min(end, size-1)}
+			s = span{start, end}
 		}
 		if s.start < size {
 			spans = append(spans, s)
 		}
 	}
 	if len(spans) == 0 {
-		return header
+		return "bytes=" + strconv.FormatInt(size, 10) + "-" // unsatisfiable: net/http answers 416
 	}
 	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	merged := spans[:1]
@@ -82,4 +92,18 @@ func tidyRanges(header string, size int64) string {
 		b.WriteString(strconv.FormatInt(s.start, 10) + "-" + strconv.FormatInt(s.end, 10))
 	}
 	return b.String()
+}
+
+// parseLength reads a position or length of a range: digits only, and a
+// number too large for int64 is as good as the end of any object.
+func parseLength(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return math.MaxInt64, nil
+	}
+	return n, err
 }

@@ -45,6 +45,9 @@ func (s *Server) writeError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
 			"status", pe.Status, "err", pe.Error())
 	}
+	if pe.Status == http.StatusMethodNotAllowed {
+		c.Response().Header().Set("Allow", allowed(s.routes, c.Request().URL))
+	}
 	WriteError(c.Response(), c.Request().Method, pe)
 }
 

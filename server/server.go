@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type Config struct {
 type Server struct {
 	cfg          Config
 	render       *render.Renderer
+	routes       []*echo.Route // for Allow
 	log          *slog.Logger
 	echo         *echo.Echo
 	cacheControl string
@@ -54,36 +56,35 @@ func New(cfg Config, r *render.Renderer, log *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.writeError
-	e.Use(s.logRequests, s.recoverPanics)
+	e.Use(s.logRequests, s.recoverPanics, refuseOptions)
 	e.GET("/healthz", s.health)
 	e.HEAD("/healthz", s.health)
 	e.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
 	s.routeUploadAPI(e.Group("/v1"))
 	e.GET("/*", s.image)
 	e.HEAD("/*", s.image)
-	e.Pre(refuseOptions(e.Routes()))
+	s.routes = e.Routes()
 	s.echo = e
 	return s
 }
 
-// refuseOptions answers OPTIONS with a 405 naming the methods the path
-// takes, as the README says: Prism has no CORS policy, and echo would
-// otherwise answer 204.
-func refuseOptions(routes []*echo.Route) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if c.Request().Method != http.MethodOptions {
-				return next(c)
-			}
-			c.Response().Header().Set("Allow", allowed(routes, c.Request().URL.Path))
+// refuseOptions answers OPTIONS with a 405, as the README says: Prism has
+// no CORS policy, and echo would otherwise answer 204. writeError names the
+// methods the path takes.
+func refuseOptions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodOptions {
 			return prism.Fail(prism.CodeMethodNotAllowed, "method not allowed")
 		}
+		return next(c)
 	}
 }
 
-// allowed lists the methods of the routes that would serve path: those of
-// the longest pattern that matches it, as echo routes.
-func allowed(routes []*echo.Route, path string) string {
+// allowed lists the methods of the routes that would serve the request's
+// path: those of the longest pattern that matches it, matched on the path
+// as sent, as echo routes.
+func allowed(routes []*echo.Route, u *url.URL) string {
+	path := u.EscapedPath()
 	best, methods := -1, []string{}
 	for _, r := range routes {
 		prefix, wild := strings.CutSuffix(r.Path, "*")

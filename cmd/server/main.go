@@ -77,7 +77,9 @@ func run(args []string) error {
 		Handler:           prism.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.Timeout + cfg.WriteTimeout, // net/http counts the work too
+		// net/http counts from the end of the headers: the body and the
+		// work come before the response.
+		WriteTimeout: cfg.ReadTimeout + cfg.Timeout + cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
