@@ -147,6 +147,9 @@ type recorded struct {
 	// What the body is, when the server said: a variant, or an original.
 	variant  *render.Result
 	original string
+	// originalRaster says the original is a raster image, which S3 may
+	// serve as it is; anything else needs the server's sandbox headers.
+	originalRaster bool
 }
 
 // serve runs the HTTP handler on the request an event describes and
@@ -220,7 +223,7 @@ func (h *Handler) roundTrip(ctx context.Context, method, rawPath, rawQuery strin
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes(), variant: w.variant, original: w.original}
+	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes(), variant: w.variant, original: w.original, originalRaster: w.originalRaster}
 }
 
 // responseRecorder is the http.ResponseWriter the handler writes to.
@@ -232,13 +235,17 @@ type responseRecorder struct {
 	body     bytes.Buffer
 	variant  *render.Result
 	original string
+	// originalRaster: see recorded.
+	originalRaster bool
 }
 
 // RecordVariant implements server.ResultRecorder.
 func (w *responseRecorder) RecordVariant(res render.Result) { w.variant = &res }
 
 // RecordOriginal implements server.ResultRecorder.
-func (w *responseRecorder) RecordOriginal(key string) { w.original = key }
+func (w *responseRecorder) RecordOriginal(key string, st render.Stream) {
+	w.original, w.originalRaster = key, !st.Scriptable
+}
 
 var _ server.ResultRecorder = (*responseRecorder)(nil)
 
@@ -355,6 +362,10 @@ func (h *Handler) tooLarge(ctx context.Context, rawPath string, rec *recorded, l
 	var location string
 	var err error
 	switch {
+	case rec.original != "" && !rec.originalRaster:
+		// S3 would serve it without the sandbox and attachment headers
+		// the server gives an SVG or a file that is no image.
+		return h.notRedirected(log, nil, "an original that is a raster image: SVGs and other files this large are not handed to S3, which would serve them unsandboxed")
 	case rec.original != "" && h.cfg.Originals != nil && (rec.status == http.StatusOK || rec.status == http.StatusPartialContent):
 		location, err = h.cfg.Originals.PresignDownload(ctx, rec.original, expiry)
 		if err != nil {

@@ -68,8 +68,8 @@ func (s *stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		data := bytes.Repeat([]byte{0xff}, n)
 		// As the server does: say what the body is.
 		key, _ := url.PathUnescape(strings.TrimPrefix(r.URL.Path, "/"))
-		if layer == "original" {
-			w.(server.ResultRecorder).RecordOriginal(key)
+		if layer == "original" || layer == "original-svg" {
+			w.(server.ResultRecorder).RecordOriginal(key, render.Stream{Scriptable: layer == "original-svg"})
 		} else {
 			w.(server.ResultRecorder).RecordVariant(render.Result{
 				Data: data, ContentType: "image/png", ETag: `"v1"`,
@@ -368,6 +368,14 @@ func TestLambdaTooLarge(t *testing.T) {
 		res := big(t, New(Config{Handler: &stub{}, Originals: cat}), over, "original")
 		if res.StatusCode != http.StatusFound || headerOf(res.Headers).Get("Location") != "https://originals.s3.example/big/a b.jpg?expires=900" {
 			t.Errorf("%d %v", res.StatusCode, res.Headers)
+		}
+	})
+
+	t.Run("original SVG", func(t *testing.T) {
+		cat := &fakeOriginals{store: &fakeStorage{}}
+		res := big(t, New(Config{Handler: &stub{}, Originals: cat}), over, "original-svg")
+		if res.StatusCode != http.StatusBadGateway || !strings.Contains(res.Body, "response_too_large") || headerOf(res.Headers).Get("Location") != "" {
+			t.Errorf("an SVG over the limit: %d %v %s", res.StatusCode, res.Headers, res.Body)
 		}
 	})
 

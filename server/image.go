@@ -116,7 +116,7 @@ func (s *Server) original(c echo.Context, key string) error {
 	}
 	defer st.Object.Close()
 	if rec, ok := c.Response().Writer.(ResultRecorder); ok {
-		rec.RecordOriginal(key)
+		rec.RecordOriginal(key, st)
 	}
 	if rh := r.Header.Get("Range"); rh != "" {
 		if tidy := tidyRanges(rh, st.Object.Info().Size); tidy != "" {
@@ -141,7 +141,7 @@ func (s *Server) original(c echo.Context, key string) error {
 // too large for Lambda to S3 by their names there.
 type ResultRecorder interface {
 	RecordVariant(render.Result)
-	RecordOriginal(key string)
+	RecordOriginal(key string, st render.Stream)
 }
 
 func setLastModified(h http.Header, t time.Time) {
