@@ -39,6 +39,32 @@ func FuzzSignVerify(f *testing.F) {
 	})
 }
 
+// What SignURL signs verifies, whatever the URL held before (an old s=,
+// an escaped one, trackers).
+func FuzzSignURL(f *testing.F) {
+	f.Add("/uploads/cat.jpg", "w=400&quality=80")
+	f.Add("/a", "w=1&%73=junk&utm_source=x")
+	f.Add("/a%20b/c.jpg", "s=old&fm=webp&s=older")
+	key := []byte("fuzz-key")
+	f.Fuzz(func(t *testing.T, path, rawQuery string) {
+		u, err := url.Parse("https://img.example.com" + path + "?" + rawQuery)
+		if err != nil || u.Path == "" || u.Host != "img.example.com" {
+			return
+		}
+		if _, err := url.ParseQuery(u.RawQuery); err != nil {
+			return
+		}
+		signed, err := SignURL(key, u.String())
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		v, err := url.Parse(signed)
+		if err != nil || !Verify(key, v.EscapedPath(), v.Query()) {
+			t.Fatalf("%s signed as %s does not verify (%v)", u, signed, err)
+		}
+	})
+}
+
 // withParam is q with name's first value set to value.
 func withParam(q url.Values, name, value string) url.Values {
 	out := url.Values{}

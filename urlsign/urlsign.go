@@ -56,11 +56,16 @@ func SignURL(key []byte, rawURL string) (string, error) {
 	return u.String(), nil
 }
 
-// removeParam drops name from a raw query, keeping the rest as written.
+// removeParam drops name from a raw query, however its name is escaped
+// (s, %73), keeping the rest as written.
 func removeParam(raw, name string) string {
 	var kept []string
 	for _, part := range strings.Split(raw, "&") {
-		if k, _, _ := strings.Cut(part, "="); k != name && part != "" {
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		if k != name && part != "" {
 			kept = append(kept, part)
 		}
 	}
