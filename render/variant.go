@@ -63,10 +63,6 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 	case cache.Missing:
 		return Result{Layer: LayerMissing}, notFound()
 	case cache.Hit:
-		// Refused before a worker or storage is asked.
-		if err := r.checkSource(m, req); err != nil {
-			return Result{}, err
-		}
 		info = storage.Info{Key: req.Key, Size: m.Bytes, ETag: m.ETag, LastModified: m.LastModified}
 	default:
 		layer = LayerMiss
@@ -89,6 +85,13 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 	if v, layer, ok := r.cached(ctx, res.VariantKey); ok {
 		res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, layer
 		return res, nil
+	}
+	if found == cache.Hit {
+		// Refused before a worker or storage is asked. A variant cached
+		// or held by the client passed this when it was rendered.
+		if err := r.checkSource(m, req); err != nil {
+			return Result{}, err
+		}
 	}
 	v, err := r.render(ctx, res.VariantKey, info, found == cache.Hit, req)
 	if err != nil {
