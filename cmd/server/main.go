@@ -80,8 +80,8 @@ func run(args []string) error {
 		// net/http counts from the end of the headers: the body and the
 		// work come before the response.
 		WriteTimeout: cfg.ReadTimeout + cfg.Timeout + cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		IdleTimeout:  cfg.IdleTimeout,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "storage", cfg.Storage, "redis", cfg.RedisURL != "", "api_keys", len(cfg.Keys()))
 
