@@ -52,6 +52,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxSVGPixels:    cfg.MaxSVGPixels,
 		MaxFrames:       cfg.MaxFrames,
 		Quality:         imaging.Quality{JPEG: cfg.QualityJPEG, WebP: cfg.QualityWebP, AVIF: cfg.QualityAVIF},
+		Effort:          imaging.Effort{AVIF: cfg.AVIFEffort, WebP: cfg.WebPEffort},
 	})
 
 	o := cache.Options{

@@ -27,10 +27,15 @@ type Config struct {
 	MaxSVGPixels int64
 	MaxFrames    int // frames kept in animated output
 	Quality      Quality
+	Effort       Effort
 }
 
 // Quality holds the default encoder quality per lossy format.
 type Quality struct{ JPEG, WebP, AVIF int }
+
+// Effort is how hard the AVIF (0–9) and WebP (0–6) encoders search for a
+// smaller file at the same quality: CPU time against bytes.
+type Effort struct{ AVIF, WebP int }
 
 // DefaultConfig is the configuration the service ships with.
 var DefaultConfig = Config{
@@ -39,6 +44,7 @@ var DefaultConfig = Config{
 	MaxSVGPixels:    4_000_000,
 	MaxFrames:       100,
 	Quality:         Quality{JPEG: 82, WebP: 80, AVIF: 60},
+	Effort:          Effort{AVIF: 2, WebP: 4},
 }
 
 // Encoded is an encoded output image.
@@ -137,7 +143,7 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 		if err := render(img, t.h, t.plan, t.frames, t.out, t.o); err != nil {
 			return err
 		}
-		data, err := encode(img, t.out, t.p.quality(t.out, t.o))
+		data, err := t.p.Save(img, t.out, t.p.quality(t.out, t.o))
 		if err != nil {
 			return err
 		}
@@ -378,8 +384,10 @@ func strip(img *vips.ImageRef) error {
 	return img.RemoveOrientation()
 }
 
-// encode writes img as f, with no metadata.
-func encode(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
+// Save encodes img as f at quality (lossy formats), with no metadata, as
+// every output is saved: the pipeline's last step, exported so that
+// benchmarks measure libvips with exactly the same save parameters.
+func (p *Processor) Save(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
 	if err := strip(img); err != nil {
 		return nil, err
 	}
@@ -393,10 +401,10 @@ func encode(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
 	case PNG:
 		data, _, err = img.ExportPng(&vips.PngExportParams{StripMetadata: true, Compression: 6, Filter: vips.PngFilterNone})
 	case WebP:
-		data, _, err = img.ExportWebp(&vips.WebpExportParams{StripMetadata: true, Quality: quality, ReductionEffort: 4})
+		data, _, err = img.ExportWebp(&vips.WebpExportParams{StripMetadata: true, Quality: quality, ReductionEffort: p.cfg.Effort.WebP})
 		data = stripWebPMetadata(data)
 	case AVIF:
-		data, _, err = img.ExportAvif(&vips.AvifExportParams{StripMetadata: true, Quality: quality, Bitdepth: 8, Effort: 2})
+		data, _, err = img.ExportAvif(&vips.AvifExportParams{StripMetadata: true, Quality: quality, Bitdepth: 8, Effort: p.cfg.Effort.AVIF})
 	case GIF:
 		data, _, err = img.ExportGIF(&vips.GifExportParams{StripMetadata: true, Effort: 7, Bitdepth: 8})
 	default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -18,13 +19,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "the server binary to start (make build makes it)")
-	fs.StringVar(&cfg.Image, "image", "", "the source photo (default testdata/images/"+PhotoName+")")
-	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each scenario, and of the in-process limit")
-	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients of (b) cached hits and (c) 304 revalidations")
-	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of (a) uncached transforms (2 × cores)")
-	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of (d) overload")
-	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of (e) uploads (one per core)")
-	fs.IntVar(&cfg.LimitWorkers, "limit-workers", cfg.LimitWorkers, "goroutines of the in-process libvips limit (one per core)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each scenario, and of each goroutine count of a limit")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients of the cached hits and 304 revalidations")
+	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of every uncached transform (0: 4, and 2 for AVIF)")
+	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of the overload")
+	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of the uploads (one per core)")
+	fs.Var((*multiples)(&cfg.LimitMultiples), "limit-multiples", "goroutine counts of each limit, as multiples of the cores")
+	fs.StringVar(&cfg.Baseline, "baseline", "", "also run the uncached scenarios on this Prism binary (one built from another commit)")
+	fs.StringVar(&cfg.Imgproxy, "imgproxy", "", "also run the uncached scenarios on this imgproxy binary")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "client timeout of one request")
 	fs.DurationVar(&cfg.RecoveryWait, "recovery-wait", cfg.RecoveryWait, "after (d), longest wait for the server's RSS to fall under 200 MB")
 	out := fs.String("out", "benchmarks/RESULTS.md", `file to write the table to ("" writes none)`)
@@ -66,4 +68,27 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "loadbench: wrote", *out)
 	}
 	return 0
+}
+
+// multiples is a comma-separated list of positive integers, as a flag.
+type multiples []int
+
+func (m *multiples) String() string {
+	var parts []string
+	for _, n := range *m {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (m *multiples) Set(s string) error {
+	*m = nil
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive integer", f)
+		}
+		*m = append(*m, n)
+	}
+	return nil
 }

@@ -1,9 +1,11 @@
 // Package harness is Prism's load harness: it starts the real server binary
-// on its embedded defaults, measures the in-process libvips limit, drives
-// the server over loopback HTTP through five scenarios and reports the
-// figures as a Markdown table, next to the hot path's targets.
-// cmd/loadbench is its command line (make bench); harness_test.go runs it
-// briefly as a smoke test.
+// on its embedded defaults and drives it over loopback HTTP through the
+// uncached, cached, revalidation, overload and upload scenarios; measures,
+// for each, the in-process libvips limit (libvips' own thumbnail path with
+// Prism's save parameters); and reports Prism over that limit as a Markdown
+// table, next to the targets. Other servers (an earlier Prism, imgproxy)
+// can run the uncached scenarios beside it. cmd/loadbench is its command
+// line (make bench); harness_test.go runs it briefly as a smoke test.
 package harness
 
 import (
@@ -34,17 +36,24 @@ const PhotoName = "pexels-magda-ehlers-5141x3434.jpg"
 // Config is one run of the harness.
 type Config struct {
 	Server   string        // the server binary (make build makes bin/server)
-	Image    string        // the source photo; empty: testdata/images/PhotoName
-	Duration time.Duration // per scenario, and for the in-process limit
+	Duration time.Duration // per scenario, and per goroutine count of a limit
 
-	Clients         int // (b) cached hits and (c) 304 revalidations
-	UncachedClients int // (a) uncached transforms
-	OverloadClients int // (d) overload
-	UploadClients   int // (e) uploads
-	LimitWorkers    int // goroutines of the in-process limit
+	Clients         int // cached hits and 304 revalidations
+	UncachedClients int // uncached transforms; 0: each Transform's own
+	OverloadClients int
+	UploadClients   int
+	// LimitMultiples are the goroutine counts a limit is measured at, as
+	// multiples of the core count; the best is the limit.
+	LimitMultiples []int
+
+	// Other servers that run the uncached scenarios too, each started
+	// beside Prism and measured right after it: a Prism binary built from
+	// another commit, and imgproxy.
+	Baseline string
+	Imgproxy string
 
 	Timeout      time.Duration // per HTTP request, transport included
-	RecoveryWait time.Duration // after (d): longest wait for RSS to fall under RecoveryRSS
+	RecoveryWait time.Duration // after overload: longest wait for RSS to fall under RecoveryRSS
 
 	Flags    string    // the command line, quoted in the report
 	Progress io.Writer // progress lines; nil discards them
@@ -64,30 +73,38 @@ func DefaultConfig() Config {
 		Server:          "bin/server",
 		Duration:        10 * time.Second,
 		Clients:         32,
-		UncachedClients: 2 * n,
 		OverloadClients: 64,
 		UploadClients:   n,
-		LimitWorkers:    n,
+		LimitMultiples:  []int{1, 2, 3},
 		Timeout:         30 * time.Second,
 		RecoveryWait:    30 * time.Second,
 	}
 }
 
-// Scenario names, as the report's rows start.
+// Scenario names, as the report's rows start, after the uncached
+// transforms' (a) to (e).
 const (
-	Uncached     = "(a) uncached"
-	CachedHits   = "(b) cached hits"
-	Revalidation = "(c) 304 revalidations"
-	Overload     = "(d) overload"
-	Uploads      = "(e) uploads"
+	CachedHits   = "(f) cached hits"
+	Revalidation = "(g) 304 revalidations"
+	Overload     = "(h) overload"
+	Uploads      = "(i) uploads"
 )
 
-// Scenarios lists every scenario in the order the harness runs them.
-var Scenarios = []string{Uncached, CachedHits, Revalidation, Overload, Uploads}
+// UncachedName is the report's name of the i-th uncached transform.
+func UncachedName(i int) string { return fmt.Sprintf("(%c) %s", 'a'+i, Transforms[i].Name) }
 
-// Run measures the in-process limit and then every scenario against a
-// freshly started server, and returns the report. The server is stopped
-// and its data directory removed before Run returns.
+// Scenarios lists every scenario in the order the harness runs them.
+func Scenarios() []string {
+	var names []string
+	for i := range Transforms {
+		names = append(names, UncachedName(i))
+	}
+	return append(names, CachedHits, Revalidation, Overload, Uploads)
+}
+
+// Run starts the server (and any peers), then measures every scenario and
+// its limit, and returns the report. The servers are stopped and their
+// data directory removed before Run returns.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -97,14 +114,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fmt.Fprintf(cfg.Progress, "loadbench: "+format+"\n", args...)
 		}
 	}
-	photoPath := cfg.Image
-	if photoPath == "" {
-		photoPath = filepath.Join(testutil.Root(), "testdata", "images", PhotoName)
-	}
-	photo, err := os.ReadFile(photoPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading the source photo: %w", err)
-	}
 	serverPath, err := filepath.Abs(cfg.Server)
 	if err != nil {
 		return nil, err
@@ -113,28 +122,32 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, fmt.Errorf("the server binary: %w (make build makes bin/server)", err)
 	}
 
-	rep := newReport(cfg, serverPath, photoPath, photo)
-
-	// The data directory: the photo at bench/photo.jpg, and uploads beside it.
+	// The data directory: every source at bench/<its name>, uploads beside.
 	dir, err := os.MkdirTemp("", "prism-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.MkdirAll(filepath.Join(dir, "bench"), 0o755); err != nil {
-		return nil, err
+	sources := map[string][]byte{}
+	for _, t := range Transforms {
+		if sources[t.Source] != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(testutil.Root(), "testdata", "images", t.Source))
+		if err != nil {
+			return nil, fmt.Errorf("reading a source: %w", err)
+		}
+		sources[t.Source] = b
+		if err := writeFile(filepath.Join(dir, t.key()), b); err != nil {
+			return nil, err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bench", "photo.jpg"), photo, 0o644); err != nil {
-		return nil, err
-	}
+	photo := sources[PhotoName]
+	rep := newReport(cfg, serverPath)
 	apiKey := randomHex(16)
 
 	logf("starting %s on a free loopback port (data in %s)", cfg.Server, dir)
-	proc, err := testutil.StartServer(serverPath,
-		"PRISM_STORAGE=file://"+dir,
-		"PRISM_API_KEYS="+apiKey,
-		"MALLOC_ARENA_MAX=2",
-	)
+	proc, err := testutil.StartServer(serverPath, prismEnv(dir, apiKey)...)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +159,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	fail := func(err error) (*Report, error) {
 		return nil, fmt.Errorf("%w\nserver output (tail):\n%s", err, tailLines(proc.Output(), 20))
 	}
+	peers, err := startPeers(cfg, dir)
+	for _, p := range peers {
+		defer p.proc.Stop()
+	}
+	if err != nil {
+		return fail(err)
+	}
 
 	time.Sleep(200 * time.Millisecond) // let start-up allocations settle
 	if rep.IdleRSS, err = readRSS(pid); err != nil {
@@ -153,34 +173,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	logf("idle RSS %s", mb(rep.IdleRSS))
 
-	// The libvips limit first, while the server is idle.
-	logf("in-process libvips limit: %d goroutines for %v", cfg.LimitWorkers, cfg.Duration)
-	if rep.Limit, err = measureLimit(ctx, photo, cfg.LimitWorkers, cfg.Duration); err != nil {
-		return fail(err)
-	}
-	logf("limit: %.1f images/s", rep.Limit.PerSecond())
-	if h, err := imaging.Probe(photo); err == nil {
-		rep.SourceW, rep.SourceH = h.Width, h.Height
-	}
-
-	d := newDriver(cfg, proc.URL, pid)
+	d := newDriver(cfg, pid)
 	defer d.close()
-	photoURL := proc.URL + "/bench/photo.jpg"
-
-	// Every uncached request, of (a) and (d), is a variant never rendered.
-	var pool variantPool
-	uncached := func(int64) (*http.Request, func(int), error) {
-		n := pool.take()
-		w, q := DistinctVariant(n)
-		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("%s?w=%d&quality=%d", photoURL, w, q), nil)
-		return req, func(status int) {
-			if status == http.StatusTooManyRequests {
-				pool.give(n) // refused before rendering: still never rendered
-			}
-		}, err
-	}
-	hitURL := photoURL + "?w=400&quality=80"
-
 	run := func(name, desc string, clients int, mk requester) (*Result, error) {
 		logf("%s: %d clients for %v", name, clients, cfg.Duration)
 		r, err := d.drive(ctx, name, desc, clients, mk)
@@ -188,42 +182,94 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		logf("%s: %d requests, %.1f req/s, p99 %s ms, %s", name, r.Requests, r.PerSecond(), ms(r.P99), r.statusText())
-		rep.Scenarios = append(rep.Scenarios, r)
 		return r, nil
 	}
-
-	if _, err := run(Uncached, "`?w=<distinct>&quality=80`: every request a new variant", cfg.UncachedClients, uncached); err != nil {
-		return fail(err)
+	limits := func(name string, fn work) (Limits, error) {
+		ls, err := measureLimits(ctx, fn, cfg.LimitMultiples, rep.Cores, cfg.Duration)
+		if err == nil {
+			best := ls.Best()
+			logf("%s: limit %.1f images/s at %d goroutines", name, best.PerSecond(), best.Goroutines)
+		}
+		return ls, err
 	}
 
+	// Each uncached transform: its limit while every server is idle, then
+	// Prism, then each peer. Every request is a variant never rendered.
+	pipeline := imaging.NewProcessor(imaging.DefaultConfig)
+	pools := make([]*variantPool, len(Transforms))
+	for i, t := range Transforms {
+		name := UncachedName(i)
+		ls, err := limits(name, thumbnailWork(pipeline, sources[t.Source], t))
+		if err != nil {
+			return fail(err)
+		}
+		clients := t.Clients
+		if cfg.UncachedClients > 0 {
+			clients = cfg.UncachedClients
+		}
+		pools[i] = &variantPool{}
+		desc := fmt.Sprintf("`/%s?%s`", t.key(), strings.ReplaceAll(t.query(300, t.Quality), "w=300", "w=<distinct>"))
+		r, err := run(name, desc, clients, uncached(pools[i], t, func(w, q int) string {
+			return proc.URL + "/" + t.key() + "?" + t.query(w, q)
+		}))
+		if err != nil {
+			return fail(err)
+		}
+		r.Limits = ls
+		rep.Scenarios = append(rep.Scenarios, r)
+		for _, p := range peers {
+			pr, err := run(name+" on "+p.name, desc, clients, uncached(&variantPool{}, t, func(w, q int) string {
+				return p.proc.URL + p.path(t, w, q)
+			}))
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w\n%s output (tail):\n%s", p.name, err, p.name, tailLines(p.proc.Output(), 20)))
+			}
+			pr.Peer = p.name
+			rep.Peers = append(rep.Peers, pr)
+		}
+	}
+
+	photoURL := proc.URL + "/" + Transforms[0].key()
+	hitURL := photoURL + "?w=400&quality=80"
 	etag, err := d.warm(ctx, hitURL)
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := run(CachedHits, "`?w=400&quality=80`, warmed first", cfg.Clients, func(int64) (*http.Request, func(int), error) {
-		req, err := http.NewRequest(http.MethodGet, hitURL, nil)
-		return req, nil, err
-	}); err != nil {
-		return fail(err)
-	}
-	if _, err := run(Revalidation, "`?w=400&quality=80` with `If-None-Match: <its ETag>`", cfg.Clients, func(int64) (*http.Request, func(int), error) {
-		req, err := http.NewRequest(http.MethodGet, hitURL, nil)
-		if err == nil {
-			req.Header.Set("If-None-Match", etag)
+	for _, s := range []struct {
+		name, desc, inm string
+	}{
+		{CachedHits, "`?w=400&quality=80` on the 17.6 MP photo, warmed first", ""},
+		{Revalidation, "the same with `If-None-Match: <its ETag>`", etag},
+	} {
+		r, err := run(s.name, s.desc, cfg.Clients, func(int64) (*http.Request, func(int), error) {
+			req, err := http.NewRequest(http.MethodGet, hitURL, nil)
+			if err == nil && s.inm != "" {
+				req.Header.Set("If-None-Match", s.inm)
+			}
+			return req, nil, err
+		})
+		if err != nil {
+			return fail(err)
 		}
-		return req, nil, err
-	}); err != nil {
-		return fail(err)
+		rep.Scenarios = append(rep.Scenarios, r)
 	}
 
-	over, err := run(Overload, "uncached `?w=<distinct>&quality=80` at overload", cfg.OverloadClients, uncached)
+	// Overload continues the first transform's variants, against its limit.
+	over, err := run(Overload, "as (a), with far more clients than workers", cfg.OverloadClients,
+		uncached(pools[0], Transforms[0], func(w, q int) string { return photoURL + "?" + Transforms[0].query(w, q) }))
 	if err != nil {
 		return fail(err)
 	}
+	over.Limits = rep.Scenarios[0].Limits
+	rep.Scenarios = append(rep.Scenarios, over)
 	logf("waiting up to %v for RSS to fall under %s", cfg.RecoveryWait, mb(RecoveryRSS))
 	rep.Recovery = waitRecovery(ctx, pid, over.end, cfg.RecoveryWait)
 
-	if _, err := run(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the photo", cfg.UploadClients, func(n int64) (*http.Request, func(int), error) {
+	ls, err := limits(Uploads, decodeWork(photo))
+	if err != nil {
+		return fail(err)
+	}
+	up, err := run(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the 17.6 MP photo", cfg.UploadClients, func(n int64) (*http.Request, func(int), error) {
 		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/v1/images?key=bench/up-%d.jpg", proc.URL, n), bytes.NewReader(photo))
 		if err != nil {
 			return nil, nil, err
@@ -231,9 +277,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		req.Header.Set("Content-Type", "image/jpeg")
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 		return req, nil, nil
-	}); err != nil {
+	})
+	if err != nil {
 		return fail(err)
 	}
+	up.Limits = ls
+	rep.Scenarios = append(rep.Scenarios, up)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -243,38 +292,49 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// prismEnv is what a Prism server is started with beyond the environment.
+func prismEnv(dir, apiKey string) []string {
+	return []string{"PRISM_STORAGE=file://" + dir, "PRISM_API_KEYS=" + apiKey, "MALLOC_ARENA_MAX=2"}
+}
+
+// uncached asks for t's variants never rendered, at the URLs at makes. A
+// request answered 429 was never rendered, so its variant goes back to the
+// pool for a later request.
+func uncached(pool *variantPool, t Transform, at func(width, quality int) string) requester {
+	return func(int64) (*http.Request, func(int), error) {
+		n := pool.take()
+		req, err := http.NewRequest(http.MethodGet, at(t.variant(n)), nil)
+		return req, func(status int) {
+			if status == http.StatusTooManyRequests {
+				pool.give(n)
+			}
+		}, err
+	}
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
 func (c *Config) check() error {
 	switch {
 	case c.Server == "":
 		return errors.New("no server binary")
 	case c.Duration <= 0:
 		return errors.New("the duration must be positive")
-	case c.Clients < 1 || c.UncachedClients < 1 || c.OverloadClients < 1 || c.UploadClients < 1 || c.LimitWorkers < 1:
+	case c.Clients < 1 || c.UncachedClients < 0 || c.OverloadClients < 1 || c.UploadClients < 1:
 		return errors.New("every client count must be at least 1")
+	case len(c.LimitMultiples) == 0:
+		return errors.New("no goroutine count for the limits")
 	case c.Timeout <= 0:
 		return errors.New("the request timeout must be positive")
 	case c.RecoveryWait < 0:
 		return errors.New("the recovery wait cannot be negative")
 	}
 	return nil
-}
-
-// DistinctVariant is the n-th uncached variant: widths 200 to 600 but 400
-// (all decode at 1/8 scale from the 5141 px photo, as w=400 does, so each
-// costs about what ?w=400 costs; 400 itself is the cached-hit variant),
-// first at quality 80, then at 81, 79, 82, 78… up to 100 and down to 60, so
-// that the first 16,400 are all distinct.
-func DistinctVariant(n int64) (width, quality int) {
-	const widths = 400 // 200..600 without 400
-	width = 200 + int(n%widths)
-	if width >= 400 {
-		width++
-	}
-	k := int((n / widths) % 41) // 80±20
-	if k%2 == 1 {
-		return width, 80 + (k+1)/2
-	}
-	return width, 80 - k/2
 }
 
 // variantPool hands out the numbers of distinct variants (DistinctVariant)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"math"
 	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,20 +17,21 @@ import (
 )
 
 // TestSmokeLoadbench runs the whole harness briefly against the compiled
-// server, so that make bench cannot rot. It checks the report's shape and
-// the consistency of its numbers, never timings or targets.
+// server, with the same binary as a baseline peer, so that make bench cannot
+// rot. It checks the report's shape and the consistency of its numbers,
+// never timings or targets.
 func TestSmokeLoadbench(t *testing.T) {
 	bin, err := testutil.BuildBinary("./cmd/server", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "RESULTS.md")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr strings.Builder
 	code := Main(ctx, []string{
-		"-server", bin, "-out", out, "-duration", "500ms",
-		"-clients", "4", "-uncached-clients", "2", "-overload-clients", "4", "-upload-clients", "1", "-limit-workers", "2",
+		"-server", bin, "-baseline", bin, "-out", out, "-duration", "300ms",
+		"-clients", "4", "-uncached-clients", "2", "-overload-clients", "4", "-upload-clients", "1", "-limit-multiples", "1,2",
 		"-recovery-wait", "2s",
 	}, &stdout, &stderr)
 	if code != 0 {
@@ -47,51 +51,80 @@ func TestSmokeLoadbench(t *testing.T) {
 			t.Errorf("the report has no %q:\n%s", field, md)
 		}
 	}
-	if !strings.Contains(md, "-duration 500ms") {
+	if !strings.Contains(md, "-duration 300ms") || !strings.Contains(md, "-limit-multiples 1,2") {
 		t.Errorf("the flags are not quoted:\n%s", md)
-	}
-	// goroutines | images | images/s | p50 | p99
-	limit := regexp.MustCompile(`(?m)^\| 2 \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$`).FindStringSubmatch(md)
-	if limit == nil || atoi(t, limit[1]) == 0 || atof(t, limit[2]) <= 0 || atof(t, limit[3]) > atof(t, limit[4]) {
-		t.Errorf("no sane row for the in-process limit: %q\n%s", limit, md)
 	}
 	if m := regexp.MustCompile(`\| idle RSS \| (\d+) MB`).FindStringSubmatch(md); m == nil || atoi(t, m[1]) <= 0 {
 		t.Errorf("no idle RSS: %q", m)
 	}
 
-	rows := scenarioRows(md)
+	cores := runtime.NumCPU()
+	limits := rows(md, "## The limits")
+	main := rows(md, "## Prism against the libvips limit")
 	codes := map[string]string{}
 	status := regexp.MustCompile(`(\d{3}): (\d+)`)
-	for _, name := range Scenarios {
-		cells, ok := rows[name]
-		if !ok {
-			t.Errorf("no row for %s:\n%s", name, md)
+	for _, name := range Scenarios() {
+		if len(main[name]) != 1 {
+			t.Errorf("%d rows for %s:\n%s", len(main[name]), name, md)
 			continue
 		}
-		// scenario | clients | requests | req/s | p50 | p95 | p99 | statuses | errors | timeouts | cache | peak RSS
-		if len(cells) != 12 {
-			t.Errorf("%s: %d cells, want 12: %q", name, len(cells), cells)
+		cells := append([]string{name}, main[name][0]...)
+		// scenario | clients | limit | req/s | ratio | limit bytes | bytes | p50 | p99 | statuses | errors | timeouts | cache | peak RSS
+		if len(cells) != 14 {
+			t.Errorf("%s: %d cells, want 14: %q", name, len(cells), cells)
 			continue
 		}
-		requests := atoi(t, cells[2])
-		perSec, p50, p95, p99 := atof(t, cells[3]), atof(t, cells[4]), atof(t, cells[5]), atof(t, cells[6])
-		if requests <= 0 || perSec <= 0 {
-			t.Errorf("%s: %d requests at %v/s", name, requests, perSec)
+		p50, p99 := atof(t, cells[7]), atof(t, cells[8])
+		if !(0 < p50 && p50 <= p99) {
+			t.Errorf("%s: percentiles out of order: p50 %v, p99 %v", name, p50, p99)
 		}
-		if !(0 < p50 && p50 <= p95 && p95 <= p99) {
-			t.Errorf("%s: percentiles out of order: p50 %v, p95 %v, p99 %v", name, p50, p95, p99)
+		requests := 0
+		for _, m := range status.FindAllStringSubmatch(cells[9], -1) {
+			requests += atoi(t, m[2])
 		}
-		sum := 0
-		for _, m := range status.FindAllStringSubmatch(cells[7], -1) {
-			sum += atoi(t, m[2])
+		if requests == 0 || atof(t, cells[3]) <= 0 {
+			t.Errorf("%s: no success: %q at %s/s", name, cells[9], cells[3])
 		}
-		if sum != requests {
-			t.Errorf("%s: status codes %q sum to %d, not the %d requests", name, cells[7], sum, requests)
+		if rss := strings.TrimSuffix(cells[13], " MB"); atof(t, rss) <= 0 {
+			t.Errorf("%s: peak RSS %q", name, cells[13])
 		}
-		if rss := strings.TrimSuffix(cells[11], " MB"); atof(t, rss) <= 0 {
-			t.Errorf("%s: peak RSS %q", name, cells[11])
+		codes[name] = cells[9]
+		// Every scenario that does libvips work has its limit, at each
+		// goroutine count tried, and a ratio that is the quotient.
+		if name == CachedHits || name == Revalidation {
+			if cells[2] != "—" || cells[4] != "—" {
+				t.Errorf("%s: a limit for no libvips work: %q", name, cells)
+			}
+			continue
 		}
-		codes[name] = cells[7]
+		m := regexp.MustCompile(`^([\d.]+) \((\d+) goroutines\)$`).FindStringSubmatch(cells[2])
+		if m == nil {
+			t.Errorf("%s: no limit: %q", name, cells[2])
+			continue
+		}
+		if want := atof(t, cells[3]) / atof(t, m[1]); math.Abs(atof(t, cells[4])-want) > 0.02+want*0.05 {
+			t.Errorf("%s: ratio %s, but %s / %s = %.2f", name, cells[4], cells[3], m[1], want)
+		}
+		if name == Overload {
+			continue // the first transform's limit
+		}
+		if g := atoi(t, m[2]); g != cores && g != 2*cores {
+			t.Errorf("%s: limit at %d goroutines, tried %d and %d", name, g, cores, 2*cores)
+		}
+		if name != Uploads && (atof(t, cells[5]) <= 0 || atof(t, cells[6]) <= 0) {
+			t.Errorf("%s: bytes %q and %q", name, cells[5], cells[6])
+		}
+		var counts []int
+		for _, l := range limits[name] {
+			// goroutines | images | images/s | p50 | p99
+			counts = append(counts, atoi(t, l[0]))
+			if atoi(t, l[1]) == 0 || atof(t, l[2]) <= 0 || atof(t, l[3]) > atof(t, l[4]) {
+				t.Errorf("%s: limit row %q", name, l)
+			}
+		}
+		if !slices.Equal(counts, []int{cores, 2 * cores}) {
+			t.Errorf("%s: limits at %v goroutines, want %d and %d", name, counts, cores, 2*cores)
+		}
 	}
 
 	// Whatever the speed, the revalidations get 304s and the uploads 201s.
@@ -101,17 +134,32 @@ func TestSmokeLoadbench(t *testing.T) {
 	if !strings.Contains(codes[Uploads], "201: ") {
 		t.Errorf("no upload succeeded: %q", codes[Uploads])
 	}
+	peers := rows(md, "## Beside other servers")
+	for i := range Transforms {
+		// server | req/s | Prism / it | its bytes | bytes ratio | p50 | p99 | statuses
+		if p := peers[UncachedName(i)]; len(p) != 1 || p[0][0] != "baseline" || !strings.Contains(p[0][7], "200: ") {
+			t.Errorf("%s: the baseline's row is %q", UncachedName(i), p)
+		}
+	}
 	targets := md[strings.Index(md, "## Targets"):]
-	if n := len(regexp.MustCompile(`(?m)^\| [^w].*\| (met|not met) \|$`).FindAllString(targets, -1)); n != 7 {
-		t.Errorf("%d targets, want 7:\n%s", n, targets)
+	// Per uncached transform: its ratio and its bytes against the
+	// baseline; then 6 for the cached, 304 and overload scenarios.
+	if n := len(regexp.MustCompile(`(?m)^\| [^w-].*\| (met|not met) \|$`).FindAllString(targets, -1)); n != 2*len(Transforms)+6 {
+		t.Errorf("%d targets, want %d:\n%s", n, 2*len(Transforms)+6, targets)
 	}
 	t.Logf("\n%s", md)
 }
 
-// scenarioRows maps each scenario row of the Markdown to its cells.
-func scenarioRows(md string) map[string][]string {
-	rows := map[string][]string{}
-	for line := range strings.SplitSeq(md, "\n") {
+// rows maps each row of the table under heading whose first cell names a
+// scenario to the rest of its cells, one slice a row.
+func rows(md, heading string) map[string][][]string {
+	rows := map[string][][]string{}
+	_, section, ok := strings.Cut(md, heading+"\n")
+	if !ok {
+		return rows
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for line := range strings.SplitSeq(section, "\n") {
 		if !strings.HasPrefix(line, "| (") {
 			continue
 		}
@@ -119,7 +167,7 @@ func scenarioRows(md string) map[string][]string {
 		for c := range strings.SplitSeq(strings.Trim(line, "|"), "|") {
 			cells = append(cells, strings.TrimSpace(c))
 		}
-		rows[cells[0]] = cells
+		rows[cells[0]] = append(rows[cells[0]], cells[1:])
 	}
 	return rows
 }
@@ -145,17 +193,38 @@ func atof(t *testing.T, s string) float64 {
 func TestDistinctVariant(t *testing.T) {
 	seen := map[[2]int]bool{}
 	for n := range int64(16_400) {
-		w, q := DistinctVariant(n)
-		if w < 200 || w > 600 || w == 400 || q < 60 || q > 100 {
-			t.Fatalf("variant %d: w=%d q=%d", n, w, q)
+		w, step := DistinctVariant(n)
+		if w < 300 || w > 700 || w == 400 || step < -20 || step > 20 {
+			t.Fatalf("variant %d: w=%d step %d", n, w, step)
 		}
-		if seen[[2]int{w, q}] {
-			t.Fatalf("variant %d (w=%d q=%d) repeats", n, w, q)
+		if seen[[2]int{w, step}] {
+			t.Fatalf("variant %d (w=%d step %d) repeats", n, w, step)
 		}
-		seen[[2]int{w, q}] = true
+		seen[[2]int{w, step}] = true
 	}
-	if w, q := DistinctVariant(0); w != 200 || q != 80 {
-		t.Fatalf("the first variant is w=%d q=%d", w, q)
+	for _, c := range []struct {
+		n       int64
+		w, step int
+	}{{0, 300, 0}, {100, 401, 0}, {400, 300, 1}, {800, 300, -1}} {
+		if w, step := DistinctVariant(c.n); w != c.w || step != c.step {
+			t.Errorf("variant %d is w=%d step %d, want w=%d step %d", c.n, w, step, c.w, c.step)
+		}
+	}
+}
+
+func TestTransformQuery(t *testing.T) {
+	for _, c := range []struct {
+		t    Transform
+		want string
+	}{
+		{Transforms[0], "quality=80&w=512"},
+		{Transforms[2], "fm=webp&quality=80&w=512"},
+		{Transforms[3], "fm=avif&quality=80&w=512"},
+		{Transforms[4], "quality=80&w=512"},
+	} {
+		if got := c.t.query(512, 80); got != c.want {
+			t.Errorf("%s: %q, want %q", c.t.Name, got, c.want)
+		}
 	}
 }
 

@@ -3,41 +3,110 @@ package harness
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/davidbyttow/govips/v2/vips"
+
 	"github.com/prism-image/prism/imaging"
 )
 
-// Limit is the in-process libvips limit: the pipeline the server runs for
-// `?w=<distinct>&quality=80`, called directly with no HTTP.
+// Limit is the in-process libvips limit of one piece of work at one
+// goroutine count: libvips' own thumbnail path, no HTTP, no storage.
 type Limit struct {
-	Workers  int
-	Images   int
-	Elapsed  time.Duration
-	P50, P99 time.Duration // per image
+	Goroutines int
+	Images     int
+	Bytes      int64 // output, over every image
+	Elapsed    time.Duration
+	P50, P99   time.Duration // per image
 }
 
-// PerSecond is images per second over every worker.
+// PerSecond is images per second over every goroutine.
 func (l Limit) PerSecond() float64 { return rate(l.Images, l.Elapsed) }
+
+// MeanBytes is the mean output size.
+func (l Limit) MeanBytes() float64 { return float64(l.Bytes) / float64(max(l.Images, 1)) }
+
+// Limits is one piece of work's limit at each goroutine count tried.
+type Limits []Limit
+
+// Best is the fastest.
+func (ls Limits) Best() Limit {
+	var best Limit
+	for _, l := range ls {
+		if l.PerSecond() > best.PerSecond() {
+			best = l
+		}
+	}
+	return best
+}
+
+// unbounded is libvips' largest coordinate: as a thumbnail's height, it
+// leaves the width alone to decide the size, as ?w= does.
+const unbounded = 10_000_000
 
 var startVips = sync.OnceValue(func() error { return imaging.Startup(1) })
 
-// measureLimit runs workers goroutines, each transforming photo with the
-// same distinct variants the uncached scenarios ask for, one after the
-// other, for d. libvips runs one thread per pipeline: the parallelism is the
-// workers', as the server's is its concurrent requests'.
-func measureLimit(ctx context.Context, photo []byte, workers int, d time.Duration) (Limit, error) {
-	if err := startVips(); err != nil {
-		return Limit{}, fmt.Errorf("starting libvips: %w", err)
+// work is the n-th image of a limit: it returns the output's size.
+type work func(n int64) (int, error)
+
+// thumbnailWork is libvips' thumbnail path for t's n-th variant
+// (vips_thumbnail_buffer: shrink-on-load, then a Lanczos3 resize, never
+// enlarging), saved by Prism's own save step: the same encoder parameters
+// the server uses, metadata stripped.
+func thumbnailWork(proc *imaging.Processor, src []byte, t Transform) work {
+	return func(n int64) (int, error) {
+		w, q := t.variant(n)
+		img, err := vips.NewThumbnailWithSizeFromBuffer(src, w, unbounded, vips.InterestingNone, vips.SizeDown)
+		if err != nil {
+			return 0, err
+		}
+		defer img.Close()
+		out, err := proc.Save(img, t.Format, q)
+		return len(out), err
 	}
-	proc := imaging.NewProcessor(imaging.DefaultConfig)
+}
+
+// decodeWork is what validating an upload must decode at least: every pixel
+// of src, through libvips' thumbnail path to the placeholder size.
+func decodeWork(src []byte) work {
+	return func(int64) (int, error) {
+		img, err := vips.NewThumbnailWithSizeFromBuffer(src, 64, 64, vips.InterestingNone, vips.SizeDown)
+		if err != nil {
+			return 0, err
+		}
+		defer img.Close()
+		px, err := img.ToBytes()
+		return len(px), err
+	}
+}
+
+// measureLimits measures fn at each multiple of the core count, and keeps
+// every result: the best is the limit.
+func measureLimits(ctx context.Context, fn work, multiples []int, cores int, d time.Duration) (Limits, error) {
+	if err := startVips(); err != nil {
+		return nil, fmt.Errorf("starting libvips: %w", err)
+	}
+	var ls Limits
+	for _, m := range multiples {
+		l, err := measureLimit(ctx, fn, m*cores, d)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// measureLimit runs goroutines, each doing fn's images one after the other,
+// for d. libvips runs one thread per image: the parallelism is the
+// goroutines', as the server's is its concurrent requests'.
+func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration) (Limit, error) {
 	var (
 		n     atomic.Int64
+		bytes atomic.Int64
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		lat   []time.Duration
@@ -46,7 +115,7 @@ func measureLimit(ctx context.Context, photo []byte, workers int, d time.Duratio
 	)
 	start := time.Now()
 	deadline := start.Add(d)
-	for range workers {
+	for range goroutines {
 		wg.Go(func() {
 			var mine []time.Duration
 			var last time.Time
@@ -59,12 +128,8 @@ func measureLimit(ctx context.Context, photo []byte, workers int, d time.Duratio
 				mu.Unlock()
 			}()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
-				w, q := DistinctVariant(n.Add(1) - 1)
-				o, err := imaging.ParseOptions(url.Values{"w": {strconv.Itoa(w)}, "quality": {strconv.Itoa(q)}})
 				t0 := time.Now()
-				if err == nil {
-					_, err = proc.Process(ctx, photo, o, imaging.Accepts{})
-				}
+				size, err := fn(n.Add(1) - 1)
 				if err != nil {
 					mu.Lock()
 					first = err
@@ -72,20 +137,21 @@ func measureLimit(ctx context.Context, photo []byte, workers int, d time.Duratio
 					return
 				}
 				last = time.Now()
+				bytes.Add(int64(size))
 				mine = append(mine, last.Sub(t0))
 			}
 		})
 	}
 	wg.Wait()
 	if first != nil {
-		return Limit{}, fmt.Errorf("in-process pipeline: %w", first)
+		return Limit{}, fmt.Errorf("in-process limit: %w", first)
 	}
 	if err := ctx.Err(); err != nil {
 		return Limit{}, err
 	}
 	slices.Sort(lat)
 	return Limit{
-		Workers: workers, Images: len(lat), Elapsed: end.Sub(start),
+		Goroutines: goroutines, Images: len(lat), Bytes: bytes.Load(), Elapsed: end.Sub(start),
 		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99),
 	}, nil
 }

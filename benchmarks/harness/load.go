@@ -35,9 +35,31 @@ type Result struct {
 	Timeouts int             // requests that hit the client timeout (no status)
 	Cache    map[string]int  // responses per X-Prism-Cache value, where sent
 	ByStatus map[int]Latency // latency percentiles per status
-	PeakRSS  int64           // bytes, of the server process
+	PeakRSS  int64           // bytes, of the server process (Prism's)
+	Bytes    int64           // bodies of the 200 answers
+	Limits   Limits          // the libvips limit of the same work, if any
+	Peer     string          // the server measured, when not Prism
 
 	end time.Time
+}
+
+// MeanBytes is the mean body of a 200 answer.
+func (r *Result) MeanBytes() float64 { return float64(r.Bytes) / float64(max(r.Status[200], 1)) }
+
+// Ratio is the answers of the work's success status per second over its
+// limit: 0 when it has none.
+func (r *Result) Ratio() float64 {
+	best := r.Limits.Best()
+	if best.PerSecond() == 0 {
+		return 0
+	}
+	return r.OKPerSecond() / best.PerSecond()
+}
+
+// OKPerSecond is the answers that did the work asked (200, or 201 for an
+// upload, or 304 for a revalidation) per second.
+func (r *Result) OKPerSecond() float64 {
+	return rate(r.Status[200]+r.Status[201]+r.Status[304], r.Elapsed)
 }
 
 // Latency is the percentiles of one status's responses.
@@ -63,8 +85,8 @@ type driver struct {
 	pid    int
 }
 
-func newDriver(cfg Config, base string, pid int) *driver {
-	conns := max(cfg.Clients, cfg.UncachedClients, cfg.OverloadClients, cfg.UploadClients)
+func newDriver(cfg Config, pid int) *driver {
+	conns := max(cfg.Clients, cfg.UncachedClients, cfg.OverloadClients, cfg.UploadClients, 4)
 	tr := &http.Transport{
 		Proxy:               nil, // loopback: never through a proxy
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -114,6 +136,7 @@ type clientStats struct {
 	cache     map[string]int
 	errors    int
 	timeouts  int
+	bytes     int64 // bodies of 200 answers
 	lastErr   error
 	end       time.Time
 }
@@ -187,6 +210,7 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 			r.Cache[k] += v
 		}
 		r.Errors += s.errors
+		r.Bytes += s.bytes
 		r.Timeouts += s.timeouts
 		if s.end.After(r.end) {
 			r.end = s.end
@@ -215,8 +239,9 @@ func (d *driver) do(ctx context.Context, req *http.Request, s *clientStats) int 
 	req = req.WithContext(ctx)
 	t0 := time.Now()
 	resp, err := d.client.Do(req)
+	var n int64
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
+		n, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
 	s.end = time.Now()
@@ -233,6 +258,9 @@ func (d *driver) do(ctx context.Context, req *http.Request, s *clientStats) int 
 	s.lastErr = nil
 	s.latencies[resp.StatusCode] = append(s.latencies[resp.StatusCode], s.end.Sub(t0))
 	s.status[resp.StatusCode]++
+	if resp.StatusCode == http.StatusOK {
+		s.bytes += n
+	}
 	if v := resp.Header.Get(CacheHeader); v != "" {
 		s.cache[v]++
 	}

@@ -47,13 +47,20 @@ func (p *Process) Stop() {
 // StartServer runs bin listening on a free loopback port with env added to
 // the test's environment, and waits until GET /healthz answers 200.
 func StartServer(bin string, env ...string) (*Process, error) {
+	return Launch(bin, "PRISM_ADDR", "/healthz", env...)
+}
+
+// Launch runs the server bin with env added to the test's environment,
+// telling it a free loopback address in the variable addrVar, and waits
+// until GET healthPath answers 200: any server, Prism or a peer.
+func Launch(bin, addrVar, healthPath string, env ...string) (*Process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(bin)
-	cmd.Env = append(append(os.Environ(), "PRISM_ADDR="+addr), env...)
+	cmd.Env = append(append(os.Environ(), addrVar+"="+addr), env...)
 	out := &SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = sysProcAttr()
@@ -63,7 +70,7 @@ func StartServer(bin string, env ...string) (*Process, error) {
 	p := &Process{URL: "http://" + addr, Cmd: cmd, out: out}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		res, err := http.Get(p.URL + "/healthz")
+		res, err := http.Get(p.URL + healthPath)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
