@@ -2,9 +2,9 @@ package harness
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
-	"math"
 	"regexp"
 	"runtime"
 	"slices"

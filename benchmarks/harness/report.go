@@ -318,6 +318,7 @@ func (r *Report) Markdown() string {
 	}
 	return b.String()
 }
+
 // ms renders a latency in milliseconds, with more digits for small ones.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
