@@ -95,16 +95,21 @@ func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
 	return a, nil
 }
 
-// toNRGBA wraps the first w×h pixels of an 8-bit sRGB buffer of 3 or 4
-// bands (the pipeline's output) as an image.
+// toNRGBA wraps the first w×h pixels of an 8-bit buffer as the pipeline
+// leaves it (grey, grey and alpha, sRGB or sRGB and alpha: 1 to 4 bands) as
+// an image.
 func toNRGBA(pix []byte, w, h, bands int) *image.NRGBA {
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	colour := bands >= 3
 	for i := range w * h {
 		s := pix[i*bands:]
 		d := img.Pix[i*4:]
-		d[0], d[1], d[2], d[3] = s[0], s[1], s[2], 255
-		if bands == 4 {
-			d[3] = s[3]
+		d[0], d[1], d[2], d[3] = s[0], s[0], s[0], 255
+		if colour {
+			d[1], d[2] = s[1], s[2]
+		}
+		if bands == 2 || bands == 4 {
+			d[3] = s[bands-1]
 		}
 	}
 	return img

@@ -56,6 +56,10 @@ func (f Format) animates() bool { return f == GIF || f == WebP }
 // supportsAlpha reports whether f keeps transparency on output.
 func (f Format) supportsAlpha() bool { return f != JPEG }
 
+// keepsGrey says f stores a grey image in one band (two with alpha) rather
+// than three; libvips turns grey to RGB itself for the others.
+func (f Format) keepsGrey() bool { return f == PNG || f == JPEG }
+
 // Accepts says which negotiable formats a client takes (from its Accept
 // header); FormatAuto picks AVIF, then WebP, then the source's own.
 type Accepts struct{ AVIF, WebP bool }

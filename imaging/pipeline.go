@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/davidbyttow/govips/v2/vips"
@@ -143,7 +144,7 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 		if err := render(img, t.h, t.plan, t.frames, t.out, t.o); err != nil {
 			return err
 		}
-		data, err := t.p.Save(img, t.out, t.p.quality(t.out, t.o))
+		data, err := t.p.save(img, t.out, t.p.quality(t.out, t.o), t.keepsPalette(img))
 		if err != nil {
 			return err
 		}
@@ -151,6 +152,17 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 		return nil
 	})
 	return enc, err
+}
+
+// keepsPalette says the PNG output of t can be written with the palette of
+// its source (a palette PNG or a GIF) without changing a pixel: the plan
+// copies pixels without resampling them and adds no background colour, so
+// the output's colours are the source palette's, 256 at most.
+func (t *Transform) keepsPalette(img *vips.ImageRef) bool {
+	if t.out != PNG || t.plan.Resized != (Size{t.plan.Crop.W, t.plan.Crop.H}) || t.plan.pads() {
+		return false
+	}
+	return t.h.Format == GIF || t.h.Format == PNG && slices.Contains(img.ImageFields(), "palette-bit-depth")
 }
 
 func (p *Processor) checkSource(width, height, frames int) error {
@@ -281,6 +293,7 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 	}
 	crop.W = min(img.Width()-crop.X, max(1, int(math.Round(float64(plan.Crop.W)*fx))))
 	crop.H = min(img.Height()/frames-crop.Y, max(1, int(math.Round(float64(plan.Crop.H)*fy))))
+	var err error
 	if crop != (Rect{0, 0, img.Width(), img.Height() / frames}) {
 		if err := img.ExtractArea(crop.X, crop.Y, crop.W, crop.H); err != nil {
 			return err
@@ -293,18 +306,27 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 			return err
 		}
 	}
-	if err := toSRGB(img); err != nil {
+	padded := plan.pads()
+	flattened := !out.supportsAlpha() && img.HasAlpha()
+	if isGrey(img) && out.keepsGrey() && !padded && !flattened {
+		// One band (two with alpha) rather than three the same: a grey
+		// PNG's bytes fall by a third, and every step after is cheaper.
+		err = toGrey(img)
+	} else {
+		err = toSRGB(img)
+	}
+	if err != nil {
 		return err
 	}
 	if err := trim(img, plan, frames); err != nil {
 		return err
 	}
-	if plan.Canvas.W != plan.Trim.W || plan.Canvas.H != plan.Trim.H {
+	if padded {
 		if err := pad(img, plan, background(o, black)); err != nil {
 			return err
 		}
 	}
-	if !out.supportsAlpha() && img.HasAlpha() {
+	if flattened {
 		bg := background(o, white)
 		return img.Flatten(&vips.Color{R: bg.R, G: bg.G, B: bg.B})
 	}
@@ -346,11 +368,11 @@ func background(o Options, def Color) Color {
 }
 
 // toSRGB converts img to 8-bit sRGB: through its embedded ICC profile when it
-// has one (P3, ProPhoto, CMYK…), through libvips' built-in CMYK profile for
+// has one other than sRGB's (P3, ProPhoto, CMYK…), through libvips' built-in CMYK profile for
 // untagged CMYK, and by plain colourspace conversion otherwise (grey, 16-bit).
 func toSRGB(img *vips.ImageRef) error {
 	cmyk := img.Interpretation() == vips.InterpretationCMYK
-	if img.HasICCProfile() || cmyk {
+	if img.HasICCProfile() && !isSRGB(img.GetICCProfile()) || cmyk {
 		fallback := srgbProfile
 		if cmyk {
 			fallback = "cmyk"
@@ -361,6 +383,34 @@ func toSRGB(img *vips.ImageRef) error {
 	}
 	if img.Interpretation() != vips.InterpretationSRGB || img.BandFormat() != vips.BandFormatUchar {
 		if err := img.ToColorSpace(vips.InterpretationSRGB); err != nil {
+			return err
+		}
+	}
+	if img.BandFormat() != vips.BandFormatUchar {
+		return img.Cast(vips.BandFormatUchar)
+	}
+	return nil
+}
+
+// isGrey reports whether img is greyscale: one band, or two with alpha.
+func isGrey(img *vips.ImageRef) bool {
+	switch img.Interpretation() {
+	case vips.InterpretationBW, vips.InterpretationGrey16:
+		return img.Bands() <= 2
+	}
+	return false
+}
+
+// toGrey converts a grey img to 8 bits a band, through sRGB when it has a
+// profile, whose tone curve must be applied.
+func toGrey(img *vips.ImageRef) error {
+	if img.HasICCProfile() {
+		if err := toSRGB(img); err != nil {
+			return err
+		}
+	}
+	if img.Interpretation() != vips.InterpretationBW {
+		if err := img.ToColorSpace(vips.InterpretationBW); err != nil {
 			return err
 		}
 	}
@@ -388,6 +438,22 @@ func strip(img *vips.ImageRef) error {
 // every output is saved: the pipeline's last step, exported so that
 // benchmarks measure libvips with exactly the same save parameters.
 func (p *Processor) Save(img *vips.ImageRef, f Format, quality int) ([]byte, error) {
+	return p.save(img, f, quality, false)
+}
+
+// pngCompression and pngFilter trade PNG bytes against time: zlib level 4
+// with libpng's adaptive filter choice is within 1% of level 6's bytes for
+// photos at 40% of its time, and within 8% of the best (no filter) for
+// scans of text. benchmarks/README.md has the measurements.
+const (
+	pngCompression = 4
+	pngFilter      = vips.PngFilterAll
+)
+
+// save is Save, with palette set when img's colours are a palette's: a PNG
+// is then written with that palette, exactly (libimagequant at full
+// quality keeps 256 colours or fewer as they are).
+func (p *Processor) save(img *vips.ImageRef, f Format, quality int, palette bool) ([]byte, error) {
 	if err := strip(img); err != nil {
 		return nil, err
 	}
@@ -399,7 +465,11 @@ func (p *Processor) Save(img *vips.ImageRef, f Format, quality int) ([]byte, err
 	case JPEG:
 		data, _, err = img.ExportJpeg(&vips.JpegExportParams{StripMetadata: true, Quality: quality, OptimizeCoding: true})
 	case PNG:
-		data, _, err = img.ExportPng(&vips.PngExportParams{StripMetadata: true, Compression: 6, Filter: vips.PngFilterNone})
+		params := &vips.PngExportParams{StripMetadata: true, Compression: pngCompression, Filter: pngFilter}
+		if palette {
+			params.Palette, params.Quality = true, 100
+		}
+		data, _, err = img.ExportPng(params)
 	case WebP:
 		data, _, err = img.ExportWebp(&vips.WebpExportParams{StripMetadata: true, Quality: quality, ReductionEffort: p.cfg.Effort.WebP})
 		data = stripWebPMetadata(data)

@@ -249,8 +249,12 @@ func TestColourManagement(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, d := process(t, p, f, "q=90", Accepts{})
-			if d.Interpretation != vips.InterpretationSRGB || d.Image.BandFormat() != vips.BandFormatUchar {
-				t.Errorf("source %s came out as %v/%v, want 8-bit sRGB", h.ColorSpace, d.Interpretation, d.Image.BandFormat())
+			want := vips.InterpretationSRGB
+			if h.ColorSpace == "grey16" {
+				want = vips.InterpretationBW // grey stays grey, through its profile
+			}
+			if d.Interpretation != want || d.Image.BandFormat() != vips.BandFormatUchar {
+				t.Errorf("source %s came out as %v/%v, want 8-bit %v", h.ColorSpace, d.Interpretation, d.Image.BandFormat(), want)
 			}
 			if d.HasField("icc-profile-data") {
 				t.Errorf("output still carries an ICC profile")
@@ -428,4 +432,135 @@ func TestBadSources(t *testing.T) {
 	if _, err := NewProcessor(cfg).Process(t.Context(), testutil.ReadTestImage(t, "animated-loop-3.gif"), mustParse(t, "w=10"), Accepts{}); prism.StatusOf(err) != http.StatusUnprocessableEntity {
 		t.Errorf("10-frame GIF over a 5-frame pixel budget: err = %v, want 422", err)
 	}
+}
+
+// TestGreyStaysGrey: a grey source keeps one band (two with alpha) in
+// formats that store grey, unless padding or flattening brings in a colour,
+// and its pixels are those of libvips' own thumbnail of it.
+func TestGreyStaysGrey(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	tests := []struct {
+		file, query string
+		bands       int
+		maxDiff     float64 // mean, from the lossless thumbnail
+	}{
+		// A scan of text: libvips' thumbnail scales both axes alike, Prism
+		// each to whole pixels, which moves edges by a fraction of a pixel.
+		{"50020484-00001.png", "w=400", 1, 4},
+		{"50020484-00001.png", "w=400&fm=jpeg", 1, 6},
+		{"16-bit-grey-alpha.png", "w=50", 2, 1},              // through its grey profile
+		{"50020484-00001.png", "lb=500,500&bg=ff0000", 3, 0}, // padded
+		{"16-bit-grey-alpha.png", "w=50&fm=jpeg", 3, 0},      // flattened
+		{"320x240.jpg", "w=100&fm=png", 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			_, d := process(t, p, tt.file, tt.query, Accepts{})
+			if d.Bands != tt.bands {
+				t.Fatalf("%d bands (%v), want %d", d.Bands, d.Interpretation, tt.bands)
+			}
+			if tt.bands > 2 {
+				return
+			}
+			if d.Interpretation != vips.InterpretationBW || d.Image.BandFormat() != vips.BandFormatUchar {
+				t.Errorf("%v, format %v: want 8-bit b-w", d.Interpretation, d.Image.BandFormat())
+			}
+			ref, err := vips.NewThumbnailWithSizeFromBuffer(testutil.ReadTestImage(t, tt.file), d.Width, d.Height, vips.InterestingNone, vips.SizeDown)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			if ref.BandFormat() != vips.BandFormatUchar {
+				if err := ref.ToColorSpace(vips.InterpretationBW); err != nil {
+					t.Fatal(err)
+				}
+			}
+			png, _, err := ref.ExportPng(vips.NewPngExportParams())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := meanDiff(t, d, testutil.DecodeImage(t, png)); diff > tt.maxDiff {
+				t.Errorf("mean difference %.1f from libvips' thumbnail", diff)
+			}
+		})
+	}
+}
+
+// TestPaletteKept: a palette source copied without resampling stays a
+// palette PNG, with exactly its pixels; resampled, it is written in full.
+func TestPaletteKept(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	src, err := vips.LoadImageFromBuffer(testutil.ReadTestImage(t, "with-alpha.png"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	palettePNG, _, err := src.ExportPng(&vips.PngExportParams{Palette: true, Quality: 100, Compression: 6})
+	src.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		src     []byte
+		query   string
+		palette bool
+	}{
+		{"palette PNG, cropped", palettePNG, "crop=10px,20px,100px,80px&fm=png", true},
+		{"palette PNG, same size", palettePNG, "w=256", true},
+		{"palette PNG, resized", palettePNG, "w=100", false},
+		{"palette PNG, padded", palettePNG, "lb=300,300", false},
+		{"GIF to PNG", testutil.ReadTestImage(t, "rotating-squares.gif"), "fm=png", true},
+		{"RGBA PNG", testutil.ReadTestImage(t, "with-alpha.png"), "crop=10px,20px,100px,80px", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := mustParse(t, tt.query)
+			v, err := p.Process(t.Context(), tt.src, o, Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := testutil.DecodeImage(t, v.Data)
+			if got := d.HasField("palette-bit-depth"); got != tt.palette {
+				t.Fatalf("palette = %v, want %v", got, tt.palette)
+			}
+			if !tt.palette {
+				return
+			}
+			// The same pixels as the source's, wherever they are seen.
+			want, err := vips.LoadImageFromBuffer(tt.src, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer want.Close()
+			x, y := 0, 0
+			if o.Crop != nil {
+				x, y = 10, 20
+			}
+			for py := 0; py < d.Height; py += 7 {
+				for px := 0; px < d.Width; px += 7 {
+					got, exp := d.Pixel(t, px, py), pixel(t, want, x+px, y+py)
+					if len(got) != len(exp) {
+						t.Fatalf("%d bands, the source %d", len(got), len(exp))
+					}
+					if got[len(got)-1] == 0 && exp[len(exp)-1] == 0 {
+						continue // transparent: its colour is not seen
+					}
+					for i := range got {
+						if got[i] != exp[i] {
+							t.Fatalf("pixel %d,%d is %v, the source's %v", px, py, got, exp)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func pixel(t *testing.T, img *vips.ImageRef, x, y int) []float64 {
+	t.Helper()
+	p, err := img.GetPoint(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -31,6 +31,9 @@ type Plan struct {
 	Offset   Size
 }
 
+// pads says the plan embeds the image in a larger canvas.
+func (p Plan) pads() bool { return p.Canvas.W != p.Trim.W || p.Canvas.H != p.Trim.H }
+
 // NewPlan works out the geometry of o on a source whose upright size is src
 // (one frame, for animations).
 func NewPlan(src Size, o Options) (Plan, error) {
