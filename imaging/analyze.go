@@ -35,11 +35,15 @@ func (p *Processor) Analyze(ctx context.Context, src []byte) (Analysis, error) {
 
 // Inspection is an analysis planned and bounded, not yet run.
 type Inspection struct {
-	src  []byte
-	h    Header
-	o    Options
-	plan Plan
+	src    []byte
+	h      Header
+	o      Options
+	plan   Plan
+	frames int // decoded
 }
+
+// placeholderOptions fit the placeholders' thumbnail.
+var placeholderOptions = Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}
 
 // PrepareAnalysis reads src's header and plans its analysis within the
 // limits (415, 422).
@@ -48,51 +52,107 @@ func (p *Processor) PrepareAnalysis(src []byte) (*Inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := Options{Mode: ModeFit, Width: placeholderSize, Height: placeholderSize}
-	plan, err := NewPlan(Size{h.Width, h.Height}, o)
+	in, err := inspection(src, h, h.Frames)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.checkCost(h, plan, h.Frames); err != nil {
+	if err := p.checkCost(h, in.plan, h.Frames); err != nil {
 		return nil, err
 	}
-	return &Inspection{src: src, h: h, o: o, plan: plan}, nil
+	return in, nil
+}
+
+// inspection plans decoding frames of src, whose header is h, to the
+// placeholders' size.
+func inspection(src []byte, h Header, frames int) (*Inspection, error) {
+	plan, err := NewPlan(Size{h.Width, h.Height}, placeholderOptions)
+	if err != nil {
+		return nil, err
+	}
+	return &Inspection{src: src, h: h, o: placeholderOptions, plan: plan, frames: frames}, nil
 }
 
 // Memory is about the most memory libvips will hold while in runs.
 func (in *Inspection) Memory() int64 {
-	return decodeMemory(in.h, in.plan, in.h.Frames) + placeholderSize*placeholderSize*4*int64(in.h.Frames)
+	return decodeMemory(in.h, in.plan, in.frames) + placeholderSize*placeholderSize*4*int64(in.frames)
 }
 
-// Run decodes every pixel and works the placeholders out.
+// Run decodes every pixel of the frames planned and works the placeholders
+// out from the first.
 func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
 	h, plan := in.h, in.plan
 	var first *image.NRGBA
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(ctx, in.src, h, plan, h.Frames)
+		img, err := load(ctx, in.src, h, plan, in.frames)
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
-		if err := render(img, h, plan, h.Frames, PNG, in.o); err != nil {
+		if err := render(img, h, plan, in.frames, PNG, in.o); err != nil {
 			return err
 		}
 		pixels, err := img.ToBytes() // every frame, so every frame is decoded
 		if err != nil {
 			return err
 		}
-		first = toNRGBA(pixels, img.Width(), img.Height()/h.Frames, img.Bands())
+		first = toNRGBA(pixels, img.Width(), img.Height()/in.frames, img.Bands())
 		return nil
 	})
 	if err != nil {
 		return Analysis{}, err
 	}
-	a := Analysis{Header: h, DominantColor: dominantColor(first)}
-	if a.BlurHash, err = blurhash.Encode(4, 3, onWhite{first}); err != nil {
+	return analysis(h, first)
+}
+
+// analysis is h with the placeholders of img, the source at about the
+// placeholders' size.
+func analysis(h Header, img *image.NRGBA) (Analysis, error) {
+	a := Analysis{Header: h, DominantColor: dominantColor(img)}
+	var err error
+	if a.BlurHash, err = blurhash.Encode(4, 3, onWhite{img}); err != nil {
 		return Analysis{}, fmt.Errorf("blurhash: %w", err)
 	}
 	return a, nil
+}
+
+// Analysis is the analysis of t's source, for an original first seen when
+// t is asked of it, worked out at little cost: the header t has read, and
+// the placeholders from out, t's output, when it shows the whole source
+// (a resize: no crop, padding or flattening), else from the source's
+// first frame decoded at the smallest scale its format allows.
+func (t *Transform) Analysis(ctx context.Context, out *Encoded) (Analysis, error) {
+	whole := t.plan.Crop == (Rect{0, 0, t.h.Width, t.h.Height}) && t.plan.Trim == (Rect{0, 0, t.plan.Resized.W, t.plan.Resized.H}) &&
+		!t.plan.pads() && (t.out.supportsAlpha() || !t.h.HasAlpha)
+	if !whole {
+		in, err := inspection(t.src, t.h, 1)
+		if err != nil {
+			return Analysis{}, err
+		}
+		return in.Run(ctx)
+	}
+	var small *image.NRGBA
+	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		img, err := vips.NewThumbnailWithSizeFromBuffer(out.Data, placeholderSize, placeholderSize, vips.InterestingNone, vips.SizeDown)
+		if err != nil {
+			return err
+		}
+		defer img.Close()
+		watch(img)
+		if img.BandFormat() != vips.BandFormatUchar || img.Bands() > 4 {
+			return fmt.Errorf("a rendered %s decodes as %d bands of %v", out.Format, img.Bands(), img.BandFormat())
+		}
+		pixels, err := img.ToBytes()
+		if err != nil {
+			return err
+		}
+		small = toNRGBA(pixels, img.Width(), img.Height(), img.Bands())
+		return nil
+	})
+	if err != nil {
+		return Analysis{}, err
+	}
+	return analysis(t.h, small)
 }
 
 // toNRGBA wraps the first w×h pixels of an 8-bit buffer as the pipeline

@@ -1,6 +1,7 @@
 package imaging
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"testing"
@@ -96,5 +97,124 @@ func TestAnalyzeRefuses(t *testing.T) {
 	}
 	if _, err := p.Analyze(t.Context(), testutil.LyingJPEG(t, 7000)); prism.AsError(err).Code != prism.CodeUndecodable {
 		t.Errorf("a JPEG whose header claims more than its data holds: %v, want 415 undecodable_image", err)
+	}
+}
+
+// TestTransformAnalysis: what a transform learns of its source, from its
+// output when that shows the whole source, else from a small decode, is
+// the analysis of the source: the same header, nearly the same dominant
+// colour, a BlurHash of the same shape.
+func TestTransformAnalysis(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	for _, tt := range []struct{ file, query string }{
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=400&quality=80"}, // from the output
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=300&fm=avif"},
+		{"Landscape_6.jpg", "w=200"},           // oriented
+		{"50020484-00001.png", "w=300"},        // grey
+		{"with-alpha.png", "w=100&fm=webp"},    // alpha kept
+		{"with-alpha.png", "w=100&fm=jpeg"},    // flattened: from the source
+		{"320x240.jpg", "crop=0,0,50,50&w=80"}, // cropped: from the source
+		{"320x240.jpg", "lb=400,400"},          // padded: from the source
+		{"animated-loop-3.gif", "w=100"},       // the first frame
+		{"2569067123_aca715a2ee_o.jpg", "resize=300,300&crop_strategy=smart"},
+	} {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			src := testutil.ReadTestImage(t, tt.file)
+			want, err := p.Analyze(t.Context(), src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := p.Prepare(src, mustParse(t, tt.query), Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := tr.Run(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tr.Analysis(t.Context(), out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Header != want.Header {
+				t.Errorf("header %+v, want %+v", got.Header, want.Header)
+			}
+			if d := colourDistance(t, got.DominantColor, want.DominantColor); d > 24 {
+				t.Errorf("dominant colour %s, the source's %s", got.DominantColor, want.DominantColor)
+			}
+			if w, h, err := blurhash.Components(got.BlurHash); err != nil || w != 4 || h != 3 {
+				t.Errorf("blurhash %q: %d×%d components, %v", got.BlurHash, w, h, err)
+			}
+		})
+	}
+}
+
+// colourDistance is the largest difference of a channel of two #rrggbb.
+func colourDistance(t *testing.T, a, b string) int {
+	t.Helper()
+	var ca, cb [3]int
+	if _, err := fmt.Sscanf(a, "#%02x%02x%02x", &ca[0], &ca[1], &ca[2]); err != nil {
+		t.Fatalf("%q: %v", a, err)
+	}
+	if _, err := fmt.Sscanf(b, "#%02x%02x%02x", &cb[0], &cb[1], &cb[2]); err != nil {
+		t.Fatalf("%q: %v", b, err)
+	}
+	d := 0
+	for i := range 3 {
+		d = max(d, abs(ca[i]-cb[i]))
+	}
+	return d
+}
+
+// TestPrepareKnown: a transform planned on a known header renders what one
+// that probes renders, and refuses a source its header does not describe.
+func TestPrepareKnown(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	for _, tt := range []struct {
+		file, query string
+		lie         func(*Header)
+		code        string // the refusal of a lie
+	}{
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=400", nil, ""},
+		{"Landscape_6.jpg", "w=200", nil, ""},
+		{"rotating-squares.webp", "w=40", nil, ""},
+		{"50020484-00001.png", "w=300", nil, ""},
+		{"pexels-magda-ehlers-5141x3434.jpg", "w=400", func(h *Header) { h.Width, h.Height = 800, 600 }, prism.CodeInternal},
+		{"320x240.jpg", "w=100", func(h *Header) { h.Width *= 2 }, prism.CodeInternal},
+		{"Landscape_6.jpg", "w=200", func(h *Header) { h.Orientation = 1 }, prism.CodeInternal},
+		// libvips itself refuses frames that are not there
+		{"rotating-squares.gif", "w=40", func(h *Header) { h.Frames = 60 }, prism.CodeUndecodable},
+	} {
+		t.Run(tt.file+"?"+tt.query, func(t *testing.T) {
+			src := testutil.ReadTestImage(t, tt.file)
+			h, err := Probe(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.lie != nil {
+				tt.lie(&h)
+			}
+			tr, err := p.PrepareKnown(src, h, mustParse(t, tt.query), Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tr.Run(t.Context())
+			if tt.lie != nil {
+				if err == nil || prism.AsError(err).Code != tt.code {
+					t.Fatalf("a lying header: %v, want %s", err, tt.code)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := p.Process(t.Context(), src, mustParse(t, tt.query), Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Data) != string(want.Data) {
+				t.Errorf("%d bytes, %d when probed", len(got.Data), len(want.Data))
+			}
+		})
 	}
 }

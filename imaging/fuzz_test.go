@@ -62,12 +62,6 @@ func FuzzParseOptions(f *testing.F) {
 	})
 }
 
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
 
 // Any bytes are an image Prism reads, or a typed 4xx: Sniff, Probe and
 // Process never panic and never fail untyped.

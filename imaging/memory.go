@@ -14,8 +14,9 @@ var encodeBytesPerPixel = map[Format]int64{AVIF: 14, GIF: 11, WebP: 7, JPEG: 5, 
 // progressive JPEG keeps them all until the last scan); a GIF's frame twice
 // over (the decoder's and libvips' copy); an SVG's drawing in the child
 // process, librsvg's surfaces (about 48 bytes a pixel drawn, with filters);
-// any other format's pixels as decoded, at the scale it is shrunk to, 4
-// bytes each.
+// a WebP's pixels at the scale it is shrunk to (a still one: libvips
+// decodes animations at full size), 4 bytes each; any other format's pixels
+// as decoded, 4 bytes each.
 func decodeMemory(h Header, plan Plan, frames int) int64 {
 	px := int64(h.Width) * int64(h.Height)
 	switch h.Format {
@@ -25,6 +26,9 @@ func decodeMemory(h Header, plan Plan, frames int) int64 {
 		return px * int64(frames) * 8
 	case WebP:
 		s := 1 / float64(shrinkFactor(plan))
+		if frames > 1 {
+			s = 1 // libvips 8.14 does not scale an animated WebP
+		}
 		return int64(float64(px)*s*s) * int64(frames) * 4
 	case SVG:
 		s := svgScale(plan)

@@ -100,6 +100,18 @@ func (p *Processor) Prepare(src []byte, o Options, accepts Accepts) (*Transform,
 	return t, nil
 }
 
+// PrepareKnown is Prepare for a source whose header is already known, from
+// its cached metadata: src is not probed again. Decoding checks that the
+// source agrees with h.
+func (p *Processor) PrepareKnown(src []byte, h Header, o Options, accepts Accepts) (*Transform, error) {
+	t, err := p.plan(h, o, accepts)
+	if err != nil {
+		return nil, err
+	}
+	t.src = src
+	return t, nil
+}
+
 // Check refuses, from what a source's header says (known without its
 // bytes, from cached metadata), a transform that Prepare would refuse: 422
 // over the limits, 400 for impossible geometry.
@@ -247,6 +259,10 @@ func load(ctx context.Context, src []byte, h Header, plan Plan, frames int) (*vi
 	if err != nil {
 		return nil, err
 	}
+	if !agrees(img, h, shrinkFactor(plan), frames) {
+		img.Close()
+		return nil, prism.Fail(prism.CodeInternal, "the source is not what its cached metadata says: %dx%d %s", h.Width, h.Height, h.Format)
+	}
 	if frames == 1 && h.Orientation > 1 {
 		if err := img.AutoRotate(); err != nil {
 			img.Close()
@@ -255,6 +271,34 @@ func load(ctx context.Context, src []byte, h Header, plan Plan, frames int) (*vi
 	}
 	return img, nil
 }
+
+// agrees reports whether img, as decoded (before orientation, shrunk by
+// shrink if the loader shrinks), has the size header h says: the header
+// may come from cached metadata rather than from the bytes at hand.
+func agrees(img *vips.ImageRef, h Header, shrink, frames int) bool {
+	if h.Format == SVG {
+		return true // drawn at the size the plan needs
+	}
+	w, ht := h.Width, h.Height
+	if h.Orientation >= 5 {
+		w, ht = ht, w
+	}
+	if h.Format != JPEG && h.Format != WebP {
+		shrink = 1
+	}
+	if img.Height()%frames != 0 {
+		return false
+	}
+	// libvips 8.14 does not scale an animated WebP.
+	for _, s := range []int{shrink, 1} {
+		if abs(img.Width()*s-w) <= s && abs(img.Height()/frames*s-ht) <= s {
+			return true
+		}
+	}
+	return false
+}
+
+func abs(n int) int { return max(n, -n) }
 
 // shrinkFactor is the largest power of two, up to 8, by which the source can
 // be shrunk while still holding the resolution the plan resizes to.

@@ -53,11 +53,12 @@ func (r *Renderer) analyzeStored(key string) func(work context.Context) (any, er
 	}
 }
 
-// learn works out and caches the metadata of the original at key, which
-// work read without knowing it: in the background, through the gate, once
-// that work has ended and released its worker. Identical learning is
-// merged, so an original is analysed once however many renders read it
-// meanwhile; it is read again then, rather than held while it waits.
+// learn analyses the original at key, which work failed to decode without
+// knowing it, so that a broken original is remembered: in the background,
+// through the gate, once that work has ended and released its worker.
+// Identical learning is merged, so an original is analysed once however
+// many renders fail on it meanwhile; it is read again then, rather than
+// held while it waits.
 func (r *Renderer) learn(work context.Context, key string) {
 	context.AfterFunc(work, func() {
 		r.background(metadataID(key), func(ctx context.Context) (any, error) {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,8 +34,25 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	*Renderer
 	store   *storage.File
+	reads   *countingStore // the originals, as the catalog reads them
 	derived *cache.Derived
 	catalog *catalog.Catalog
+}
+
+// countingStore counts what is asked of the originals' storage.
+type countingStore struct {
+	storage.Storage
+	opens, stats atomic.Int64
+}
+
+func (c *countingStore) Open(ctx context.Context, key string) (storage.Object, error) {
+	c.opens.Add(1)
+	return c.Storage.Open(ctx, key)
+}
+
+func (c *countingStore) Stat(ctx context.Context, key string) (storage.Info, error) {
+	c.stats.Add(1)
+	return c.Storage.Stat(ctx, key)
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -72,7 +90,8 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 		cfg.MemoryBudget = 512 << 20
 	}
 	variants := cache.NewVariants(64 << 20)
-	cat := catalog.New(store, cache.NewMemory(1000, cache.Options{}), catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute}, variants, derived)
+	reads := &countingStore{Storage: store}
+	cat := catalog.New(reads, cache.NewMemory(1000, cache.Options{}), catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute}, variants, derived)
 	r := New(cfg, cat, imaging.NewProcessor(imaging.DefaultConfig), variants, derived, quiet)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -80,7 +99,7 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 		r.Close(ctx)
 		cat.Close()
 	})
-	return &fixture{Renderer: r, store: store, derived: derived, catalog: cat}
+	return &fixture{Renderer: r, store: store, reads: reads, derived: derived, catalog: cat}
 }
 
 // drop stores data at key behind Prism's back, as a direct S3 upload does.
@@ -176,24 +195,42 @@ func TestCacheLayers(t *testing.T) {
 	}
 }
 
-// An original that reached storage without the API is read from storage,
-// learnt in the background, and known from then on; a missing key is
-// remembered as missing.
+// An original that reached storage without the API is learnt by its first
+// render, which reads it once: storage is asked its identity before (to
+// name the variant) and after (so that a replace that landed meanwhile is
+// not described by stale metadata), and it is known from then on. A
+// missing key is remembered as missing.
 func TestUnknownAndMissingOriginals(t *testing.T) {
 	ctx := t.Context()
 	f := newFixture(t, Config{})
-	info := f.drop(t, "dropped.gif", testutil.ReadTestImage(t, "animated-loop-3.gif"))
-	res, err := f.Variant(ctx, VariantRequest{Key: "dropped.gif", Options: options(t, "w=100")})
-	if err != nil || res.Layer != LayerMiss {
-		t.Fatalf("first use: %v %v", res.Layer, err)
+	for _, c := range []struct{ key, file, query, format string }{
+		{"dropped.gif", "animated-loop-3.gif", "w=100", "gif"},
+		{"dropped.jpg", "2569067123_aca715a2ee_o.jpg", "w=300&fm=webp", "webp"},        // placeholders from the output
+		{"cropped.jpg", "2569067123_aca715a2ee_o.jpg", "crop=0,0,50,50&w=300", "jpeg"}, // from the source
+	} {
+		src := testutil.ReadTestImage(t, c.file)
+		info := f.drop(t, c.key, src)
+		opens, stats := f.reads.opens.Load(), f.reads.stats.Load()
+		res, err := f.Variant(ctx, VariantRequest{Key: c.key, Options: options(t, c.query)})
+		if err != nil || res.Layer != LayerMiss {
+			t.Fatalf("%s: first use: %v %v", c.key, res.Layer, err)
+		}
+		if d := testutil.DecodeImage(t, res.Data); d.Format != c.format {
+			t.Errorf("%s: variant is %s", c.key, d.Format)
+		}
+		m, found, _ := f.catalog.Lookup(ctx, c.key)
+		want, err := f.proc.Analyze(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found != cache.Hit || m.ETag != info.ETag || m.Width != want.Width || m.Height != want.Height ||
+			m.Frames != want.Frames || m.Format != string(want.Format) || m.BlurHash == "" || m.DominantColor == "" {
+			t.Errorf("%s: metadata after the first render: %v %+v", c.key, found, m)
+		}
+		if o, s := f.reads.opens.Load()-opens, f.reads.stats.Load()-stats; o != 1 || s != 2 {
+			t.Errorf("%s: storage opened %d times and asked %d times, want 1 and 2", c.key, o, s)
+		}
 	}
-	if d := testutil.DecodeImage(t, res.Data); d.Format != "gif" || d.Frames != 10 || d.Width != 100 {
-		t.Errorf("variant: %s %dx%d×%d", d.Format, d.Width, d.Height, d.Frames)
-	}
-	waitFor(t, "the background analysis", func() bool {
-		m, found, _ := f.catalog.Lookup(ctx, "dropped.gif")
-		return found == cache.Hit && m.ETag == info.ETag && m.Frames == 10 && m.BlurHash != ""
-	})
 
 	for i, want := range []Layer{"", LayerMissing} {
 		res, err := f.Variant(ctx, VariantRequest{Key: "none.jpg", Options: options(t, "w=100")})

@@ -86,14 +86,16 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 		res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, layer
 		return res, nil
 	}
+	var known *prism.Metadata
 	if found == cache.Hit {
 		// Refused before a worker or storage is asked. A variant cached
 		// or held by the client passed this when it was rendered.
 		if err := r.checkSource(m, req); err != nil {
 			return Result{}, err
 		}
+		known = &m
 	}
-	v, err := r.render(ctx, res.VariantKey, info, found == cache.Hit, req)
+	v, err := r.render(ctx, res.VariantKey, info, known, req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -108,8 +110,15 @@ func (r *Renderer) checkSource(m prism.Metadata, req VariantRequest) error {
 	if m.Bytes > r.cfg.MaxSourceBytes {
 		return prism.Fail(prism.CodeTooLarge, "source is %d bytes, over the limit of %d", m.Bytes, r.cfg.MaxSourceBytes)
 	}
-	h := imaging.Header{Format: imaging.Format(m.Format), Width: m.Width, Height: m.Height, Frames: max(1, m.Frames), HasAlpha: m.HasAlpha}
-	return r.proc.Check(h, req.Options, req.Accepts)
+	return r.proc.Check(header(m), req.Options, req.Accepts)
+}
+
+// header is what an original's metadata says of its header.
+func header(m prism.Metadata) imaging.Header {
+	return imaging.Header{
+		Format: imaging.Format(m.Format), Width: m.Width, Height: m.Height, Frames: max(1, m.Frames),
+		Orientation: max(1, m.Orientation), HasAlpha: m.HasAlpha, ColorSpace: m.ColorSpace,
+	}
 }
 
 // cached looks a variant up in memory, then in the derived store.
@@ -134,9 +143,10 @@ var pipelineRuns = promauto.NewCounter(prometheus.CounterOpts{
 })
 
 // render runs the pipeline once for all identical requests in flight.
-func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, knownSource bool, req VariantRequest) (cache.Variant, error) {
+// known is the source's cached metadata, nil when it has none.
+func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (cache.Variant, error) {
 	v, err := r.merged(ctx, "variant\x00"+k.String(), func(work context.Context) (any, error) {
-		return r.renderNow(work, k, info, knownSource, req)
+		return r.renderNow(work, k, info, known, req)
 	})
 	if err != nil {
 		return cache.Variant{}, err
@@ -144,16 +154,25 @@ func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.
 	return v.(cache.Variant), nil
 }
 
-// renderNow reads the source and transforms it, caching the result.
-func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info storage.Info, knownSource bool, req VariantRequest) (cache.Variant, error) {
+// renderNow reads the source and transforms it, caching the result, and
+// learns the source's metadata if it is new or has changed.
+func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (cache.Variant, error) {
 	pipelineRuns.Inc()
 	src, current, err := r.catalog.ReadAll(ctx, k.Source, r.cfg.MaxSourceBytes)
 	if err != nil {
 		return cache.Variant{}, err
 	}
-	t, err := r.proc.Prepare(src, req.Options, req.Accepts)
+	// The header is read once: from the metadata when it describes these
+	// very bytes, else from them.
+	learning := known == nil || known.ETag != current.ETag
+	var t *imaging.Transform
+	if learning {
+		t, err = r.proc.Prepare(src, req.Options, req.Accepts)
+	} else {
+		t, err = r.proc.PrepareKnown(src, header(*known), req.Options, req.Accepts)
+	}
 	if err != nil {
-		r.learnFailure(ctx, knownSource, k.Source, err)
+		r.learnFailure(ctx, known != nil, k.Source, err)
 		return cache.Variant{}, err
 	}
 	release, err := r.gate.reserve(ctx, t.Memory())
@@ -163,8 +182,17 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	defer release()
 	out, err := t.Run(ctx)
 	if err != nil {
-		r.learnFailure(ctx, knownSource, k.Source, err)
+		r.learnFailure(ctx, known != nil, k.Source, err)
 		return cache.Variant{}, err
+	}
+	if learning {
+		// An original that reached storage without the API, or changed
+		// there: its metadata from this render, with no second read.
+		if a, err := t.Analysis(ctx, out); err == nil {
+			r.catalog.Remember(ctx, current, pixels(a))
+		} else {
+			r.log.Warn("learning an original failed", "key", k.Source, "err", err)
+		}
 	}
 	v := cache.Variant{Data: out.Data, ContentType: out.Format.ContentType()}
 	// Cache only what the key names: the source read must be the one the
@@ -174,11 +202,6 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 		if r.derived != nil {
 			r.derived.SaveAsync(k, v)
 		}
-	}
-	if !knownSource || current.ETag != info.ETag {
-		// First use of an original that reached storage without the API,
-		// or that changed there: learn it when a worker is free.
-		r.learn(ctx, k.Source)
 	}
 	return v, nil
 }
