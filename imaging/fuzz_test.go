@@ -62,7 +62,6 @@ func FuzzParseOptions(f *testing.F) {
 	})
 }
 
-
 // Any bytes are an image Prism reads, or a typed 4xx: Sniff, Probe and
 // Process never panic and never fail untyped.
 func FuzzImageBytes(f *testing.F) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -348,5 +347,3 @@ func parallelRows(n int, f func(y int)) {
 	}
 	wg.Wait()
 }
-
-var errNoRuns = errors.New("quality: runs must be at least 1")

@@ -35,14 +35,15 @@ func needButteraugli(t *testing.T) {
 	}
 }
 
-// checkRow checks the figures every measured row must have.
-func checkRow(t *testing.T, r Row) {
+// checkRow checks the figures every measured row must have; a sane
+// encode is under 10 from the reference (the deliberately bad one is not).
+func checkRow(t *testing.T, r Row, maxDistance float64) {
 	t.Helper()
 	if r.Bytes <= 0 || r.Time <= 0 || r.Width != r.Case.Width || r.Height <= 0 {
 		t.Errorf("%s: %d bytes in %v at %dx%d", r.label(), r.Bytes, r.Time, r.Width, r.Height)
 	}
-	if math.IsNaN(r.Distance) || math.IsInf(r.Distance, 0) || r.Distance <= 0 || r.Distance >= 10 {
-		t.Errorf("%s: butteraugli distance %v, want finite, in (0, 10)", r.label(), r.Distance)
+	if math.IsNaN(r.Distance) || math.IsInf(r.Distance, 0) || r.Distance <= 0 || r.Distance >= maxDistance {
+		t.Errorf("%s: butteraugli distance %v, want finite, in (0, %v)", r.label(), r.Distance, maxDistance)
 	}
 }
 
@@ -57,7 +58,7 @@ func TestEffortsSmoke(t *testing.T) {
 		t.Fatalf("got %d rows %+v, want efforts 0 and 2", len(rows), rows)
 	}
 	for _, r := range rows {
-		checkRow(t, r)
+		checkRow(t, r, 10)
 	}
 	if table := EffortTable(rows); !strings.Contains(table, "| effort 0 | effort 2 |") {
 		t.Errorf("EffortTable lacks the per-case columns:\n%s", table)
@@ -66,21 +67,28 @@ func TestEffortsSmoke(t *testing.T) {
 
 func TestMeasureSmoke(t *testing.T) {
 	needButteraugli(t)
-	cases := []Case{
-		{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 80},
-		{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 5},
-		{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 90},
-		{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 80, Thumbnail: true},
+	cases := []struct {
+		Case
+		maxDistance float64
+	}{
+		{Case{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 80}, 10},
+		{Case{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 5}, math.Inf(1)}, // deliberately bad
+		{Case{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 90}, 10},
+		{Case{Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 80, Thumbnail: true}, 10},
 	}
-	rows, err := Measure(t.Context(), imaging.DefaultConfig, cases, 1)
+	var cs []Case
+	for _, c := range cases {
+		cs = append(cs, c.Case)
+	}
+	rows, err := Measure(t.Context(), imaging.DefaultConfig, cs, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != len(cases) {
 		t.Fatalf("got %d rows, want %d", len(rows), len(cases))
 	}
-	for _, r := range rows {
-		checkRow(t, r)
+	for i, r := range rows {
+		checkRow(t, r, cases[i].maxDistance)
 	}
 	// The judge must see a deliberately bad encode as worse.
 	if q5, q90 := rows[1].Distance, rows[2].Distance; q5 <= q90 {
@@ -200,6 +208,9 @@ func TestTables(t *testing.T) {
 			"| 0 | 1000 | +0.0 % | 10.0 | 1.00× | 1.500 | 1.500 |",
 			"| 4 | 900 | -10.0 % | 20.0 | 2.00× | 1.250 | 1.250 |",
 			"| photo w=400 | 400×267 | 1000 · 10.0 · 1.500 | 900 · 20.0 · 1.250 |",
+		}},
+		{"identical efforts flagged", EffortTable(append(rows[:2:2], Row{Case: rows[0].Case, Effort: 6, Width: 400, Height: 267, Bytes: 900, Time: 30 * ms, Distance: 1.25})), []string{
+			"Efforts 4 and 6 made outputs of the same size and distance in every case",
 		}},
 		{"quality", QualityTable(rows), []string{
 			"| photo w=400 | prism | 400×267 | webp | 80 | 0 | 1000 | 0.07 | 10.0 | 1.500 |",

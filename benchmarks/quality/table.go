@@ -64,6 +64,13 @@ func EffortTable(rows []Row) string {
 			fmt.Fprintf(&b, "| %d | %.0f | %s | %s | %s | %.3f | %.3f |\n",
 				e, bytes/fn, percent(bytesRatio/fr), num(ms/fn), times(timeRatio/fr), dist/fn, maxDist)
 		}
+		for i, e1 := range efforts {
+			for _, e2 := range efforts[i+1:] {
+				if same(cases, e1, e2, get) {
+					fmt.Fprintf(&b, "\nEfforts %d and %d made outputs of the same size and distance in every case: the encoder probably got the same setting for both.\n", e1, e2)
+				}
+			}
+		}
 		b.WriteString("\nPer case, each cell bytes · ms · butteraugli:\n\n| case | size |")
 		for _, e := range efforts {
 			fmt.Fprintf(&b, " effort %d |", e)
@@ -89,6 +96,19 @@ func EffortTable(rows []Row) string {
 		}
 	}
 	return b.String()
+}
+
+// same reports whether efforts e1 and e2 gave equal bytes and distances in
+// every case: a setting that never reached the encoder.
+func same(cases []string, e1, e2 int, get func(string, int) (Row, bool)) bool {
+	for _, c := range cases {
+		r1, ok1 := get(c, e1)
+		r2, ok2 := get(c, e2)
+		if !ok1 || !ok2 || r1.Bytes != r2.Bytes || r1.Distance != r2.Distance {
+			return false
+		}
+	}
+	return len(cases) > 0
 }
 
 // QualityTable is Markdown for Measure's rows, one line a row.
