@@ -77,6 +77,7 @@ lint-deploy:
 # The load harness (benchmarks/README.md): starts bin/server, drives it and
 # writes benchmarks/RESULTS.md. Flags pass through: make bench BENCH_FLAGS='-duration 5s'
 bench: deps build
+	@scripts/install-deps.sh bench
 	$(GO) run ./benchmarks/cmd/loadbench -server bin/server $(BENCH_FLAGS)
 
 # Needs a Docker engine: the server image (ECS) and the Lambda image.

@@ -108,7 +108,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.QualityJPEG, "quality-jpeg", imaging.DefaultConfig.Quality.JPEG, "default JPEG quality")
 	fs.IntVar(&c.QualityWebP, "quality-webp", imaging.DefaultConfig.Quality.WebP, "default WebP quality")
 	fs.IntVar(&c.QualityAVIF, "quality-avif", imaging.DefaultConfig.Quality.AVIF, "default AVIF quality")
-	fs.IntVar(&c.AVIFEffort, "avif-effort", imaging.DefaultConfig.Effort.AVIF, "AVIF encoder effort, 0 (fastest) to 9 (smallest)")
+	fs.IntVar(&c.AVIFEffort, "avif-effort", imaging.DefaultConfig.Effort.AVIF, "AVIF encoder effort, 1 (fastest) to 9 (smallest)")
 	fs.IntVar(&c.WebPEffort, "webp-effort", imaging.DefaultConfig.Effort.WebP, "WebP encoder effort, 0 (fastest) to 6 (smallest)")
 	fs.DurationVar(&c.BrowserTTL, "browser-ttl", 24*time.Hour, "Cache-Control max-age of images")
 	fs.DurationVar(&c.CDNTTL, "cdn-ttl", 365*24*time.Hour, "Cache-Control s-maxage of images")
@@ -188,8 +188,9 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be from 1 to 100, not %d", name, q))
 		}
 	}
-	if c.AVIFEffort < 0 || c.AVIFEffort > 9 {
-		errs = append(errs, fmt.Errorf("avif-effort must be from 0 to 9, not %d", c.AVIFEffort))
+	// govips passes no AVIF effort of 0 on: libvips would use its default, 4.
+	if c.AVIFEffort < 1 || c.AVIFEffort > 9 {
+		errs = append(errs, fmt.Errorf("avif-effort must be from 1 to 9, not %d", c.AVIFEffort))
 	}
 	if c.WebPEffort < 0 || c.WebPEffort > 6 {
 		errs = append(errs, fmt.Errorf("webp-effort must be from 0 to 6, not %d", c.WebPEffort))

@@ -37,6 +37,10 @@ func TestLoad(t *testing.T) {
 		{"bad number", map[string]string{"PRISM_MAX_FRAMES": "lots"}, nil, nil, "max-frames"},
 		{"bad duration", map[string]string{"PRISM_STORAGE_TIMEOUT": "soon"}, nil, nil, "storage-timeout"},
 		{"quality out of range", nil, []string{"-quality-jpeg", "0"}, nil, "quality-jpeg must be from 1 to 100"},
+		{"efforts", map[string]string{"PRISM_AVIF_EFFORT": "4", "PRISM_WEBP_EFFORT": "0"}, nil,
+			func(c Config) bool { return c.AVIFEffort == 4 && c.WebPEffort == 0 }, ""},
+		{"AVIF effort 0", map[string]string{"PRISM_AVIF_EFFORT": "0"}, nil, nil, "avif-effort must be from 1 to 9"},
+		{"WebP effort out of range", nil, []string{"-webp-effort", "7"}, nil, "webp-effort must be from 0 to 6"},
 		{"limit not positive", map[string]string{"PRISM_MAX_SOURCE_BYTES": "-1"}, nil, nil, "max-source-bytes must be positive"},
 		{"unknown flag", nil, []string{"-colour", "red"}, nil, "colour"},
 	}

@@ -34,8 +34,9 @@ type Config struct {
 // Quality holds the default encoder quality per lossy format.
 type Quality struct{ JPEG, WebP, AVIF int }
 
-// Effort is how hard the AVIF (0–9) and WebP (0–6) encoders search for a
-// smaller file at the same quality: CPU time against bytes.
+// Effort is how hard the AVIF (1–9) and WebP (0–6) encoders search for a
+// smaller file at the same quality: CPU time against bytes. (govips passes
+// no AVIF effort of 0 to libvips, which then uses its default, 4.)
 type Effort struct{ AVIF, WebP int }
 
 // DefaultConfig is the configuration the service ships with.
@@ -331,6 +332,13 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 	// coordinates onto what was actually decoded.
 	fx := float64(img.Width()) / float64(h.Width)
 	fy := float64(img.Height()/frames) / float64(h.Height)
+	if shrink := shrinkFactor(plan); h.Format == JPEG && shrink > 1 {
+		// libvips keeps whole blocks of a shrunk JPEG: decoded pixel i is
+		// source pixels [i·shrink, (i+1)·shrink), and a partial last block
+		// is dropped. Stretching what was decoded over the whole source
+		// would shift the output by up to half a pixel at its far edges.
+		fx, fy = 1/float64(shrink), 1/float64(shrink)
+	}
 	crop := Rect{
 		X: int(math.Round(float64(plan.Crop.X) * fx)),
 		Y: int(math.Round(float64(plan.Crop.Y) * fy)),
@@ -343,10 +351,18 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 			return err
 		}
 	}
+	// Scaled from the crop's true extent, which a dropped partial block
+	// may leave a fraction of a pixel short: then the output is made whole
+	// by repeating its edge, never more than one pixel.
+	hs := float64(plan.Resized.W) / (float64(plan.Crop.W) * fx)
+	vs := float64(plan.Resized.H) / (float64(plan.Crop.H) * fy)
 	if crop.W != plan.Resized.W || crop.H != plan.Resized.H {
-		hs := float64(plan.Resized.W) / float64(crop.W)
-		vs := float64(plan.Resized.H) / float64(crop.H)
 		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
+			return err
+		}
+	}
+	if frames == 1 && (img.Width() != plan.Resized.W || img.Height() != plan.Resized.H) {
+		if err := img.Embed(0, 0, plan.Resized.W, plan.Resized.H, vips.ExtendCopy); err != nil {
 			return err
 		}
 	}

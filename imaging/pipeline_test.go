@@ -2,6 +2,7 @@ package imaging
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -563,4 +564,59 @@ func pixel(t *testing.T, img *vips.ImageRef, x, y int) []float64 {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestShrinkOnLoadGeometry: a JPEG shrunk on load puts every feature where
+// the source has it, out to its far edge. libvips drops a shrunk JPEG's
+// partial last block of pixels; stretching what is left over the whole
+// source would move a feature near the right edge by almost half a pixel.
+func TestShrinkOnLoadGeometry(t *testing.T) {
+	p := NewProcessor(DefaultConfig)
+	for _, tt := range []struct {
+		width, barX, outW int // source width, a dark bar's first column (16 wide), output width
+	}{
+		{1029, 960, 100}, // 1/8: 128.6 blocks
+		{1029, 960, 200}, // 1/4: 257.25
+		{1023, 900, 300}, // 1/2: 511.5
+		{1031, 40, 100},  // near the left edge
+	} {
+		t.Run(fmt.Sprintf("%d→%d bar at %d", tt.width, tt.outW, tt.barX), func(t *testing.T) {
+			img, err := vips.Black(tt.width, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			if err := img.Linear([]float64{1}, []float64{255}); err != nil {
+				t.Fatal(err)
+			}
+			if err := img.Cast(vips.BandFormatUchar); err != nil {
+				t.Fatal(err)
+			}
+			if err := img.DrawRect(vips.ColorRGBA{}, tt.barX, 0, 16, 64, true); err != nil {
+				t.Fatal(err)
+			}
+			src, _, err := img.ExportJpeg(&vips.JpegExportParams{Quality: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := p.Process(t.Context(), src, mustParse(t, fmt.Sprintf("w=%d&fm=png", tt.outW)), Accepts{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := testutil.DecodeImage(t, v.Data)
+			// The bar's centre: the centroid of darkness along a row.
+			var mass, moment float64
+			for x := range d.Width {
+				dark := 255 - d.Pixel(t, x, d.Height/2)[0]
+				mass += dark
+				moment += dark * (float64(x) + 0.5)
+			}
+			// libjpeg's scaled decode and libvips' resize place it within
+			// a fifth of a pixel; a stretch moves it by up to half.
+			want := (float64(tt.barX) + 8) * float64(tt.outW) / float64(tt.width)
+			if got := moment / mass; math.Abs(got-want) > 0.25 {
+				t.Errorf("the bar's centre is at %.2f, the source puts it at %.2f", got, want)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Prism needs from the system: libvips and pkg-config, and
-# with "test" what the tests run against (redis-server). Debian and Ubuntu
+# Installs what Prism needs from the system: libvips and pkg-config; with
+# "test" what the tests run against (redis-server, butteraugli), and with
+# "bench" what the benchmarks need (butteraugli). Debian and Ubuntu
 # get apt-get, with sudo when not root; elsewhere it says what to install.
 set -euo pipefail
 
@@ -9,6 +10,11 @@ pkg-config --exists vips 2>/dev/null || missing+=(libvips-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if [ "${1:-}" = "test" ]; then
   command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+fi
+# The benchmarks' judge of image quality (benchmarks/quality), which the
+# tests smoke-test too.
+if [ "${1:-}" = "test" ] || [ "${1:-}" = "bench" ]; then
+  command -v butteraugli >/dev/null 2>&1 || missing+=(butteraugli)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

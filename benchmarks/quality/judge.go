@@ -36,7 +36,7 @@ func checkButteraugli() error {
 // and output size, in a temporary directory removed by close.
 type judge struct {
 	dir  string
-	seq  atomic.Int64 // names candidate files
+	seq  atomic.Int64 // names the files in dir
 	mu   sync.Mutex
 	refs map[refKey]func() (string, error)
 }
@@ -135,10 +135,10 @@ func (j *judge) reference(source string, w, h int) (string, error) {
 }
 
 // decodeRGB decodes every pixel of data with libvips, with no shrink on
-// load, to interleaved 8-bit sRGB in 3 bands. It converts colour as the
-// pipeline does (imaging's toSRGB): through an embedded ICC profile, or by
-// colourspace conversion (grey becomes three equal bands). Alpha is
-// flattened onto white, which is what a JPEG output of it would show.
+// load, to interleaved 8-bit sRGB in 3 bands: through an embedded ICC
+// profile (libvips' CMYK profile for untagged CMYK), or by colourspace
+// conversion (grey becomes three equal bands). Alpha is flattened onto
+// white, which is what a JPEG output of it would show.
 func decodeRGB(data []byte) (pix []byte, w, h int, err error) {
 	img, err := vips.LoadImageFromBuffer(data, vips.NewImportParams())
 	if err != nil {

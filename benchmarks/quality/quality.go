@@ -9,9 +9,10 @@
 // with w, fm and quality), or with Case.Thumbnail libvips' own thumbnail
 // path (vips_thumbnail, then Processor.Save with Prism's save parameters).
 // The reference is the source decoded in full by libvips (no shrink on
-// load), converted to 8-bit sRGB as the pipeline converts it (through an
-// embedded ICC profile; grey to three equal bands; alpha flattened onto
-// white), then resized to exactly the candidate's width × height by an
+// load), converted to 8-bit sRGB (through any embedded ICC profile, which
+// for the sRGB-tagged 17.6 MP photo changes no pixel; grey to three equal
+// bands, as butteraugli would read it anyway; alpha flattened onto white),
+// then resized to exactly the candidate's width × height by an
 // exact separable Lanczos3 written here, in float, rounded once. The
 // resize is not libvips': vips_resize, which govips' ResizeWithVScale
 // calls, keeps its default gap of 2.0 and box-shrinks by an integer factor

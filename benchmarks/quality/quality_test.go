@@ -226,3 +226,21 @@ func TestTables(t *testing.T) {
 		})
 	}
 }
+
+// TestButteraugliError checks that a refusal carries butteraugli's own
+// words.
+func TestButteraugliError(t *testing.T) {
+	needButteraugli(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
+	if err := writePNG(a, make([]byte, 8*8*3), 8, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePNG(b, make([]byte, 16*8*3), 16, 8); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runButteraugli(t.Context(), a, b)
+	if err == nil || !strings.Contains(err.Error(), "not equal in size") {
+		t.Errorf("got %v, want butteraugli's complaint about the sizes", err)
+	}
+}
