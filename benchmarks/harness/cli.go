@@ -24,7 +24,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of every uncached transform (0: 4, and 2 for AVIF)")
 	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of the overload")
 	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of the uploads (one per core)")
-	fs.Var((*multiples)(&cfg.LimitMultiples), "limit-multiples", "goroutine counts of each limit, as multiples of the cores")
+	fs.Var((*ints)(&cfg.LimitMultiples), "limit-multiples", "goroutine counts of each limit, as multiples of the cores")
+	fs.Var((*ints)(&cfg.QualityWidths), "quality-widths", `widths the encoders' bytes, time and quality are measured at ("" skips it)`)
+	fs.IntVar(&cfg.QualityRuns, "quality-runs", cfg.QualityRuns, "runs of each encoder case, for its median time")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also run the uncached scenarios on this Prism binary (one built from another commit)")
 	fs.StringVar(&cfg.Imgproxy, "imgproxy", "", "also run the uncached scenarios on this imgproxy binary")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "client timeout of one request")
@@ -70,10 +72,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// multiples is a comma-separated list of positive integers, as a flag.
-type multiples []int
+// ints is a comma-separated list of positive integers, as a flag.
+type ints []int
 
-func (m *multiples) String() string {
+func (m *ints) String() string {
 	var parts []string
 	for _, n := range *m {
 		parts = append(parts, strconv.Itoa(n))
@@ -81,8 +83,11 @@ func (m *multiples) String() string {
 	return strings.Join(parts, ",")
 }
 
-func (m *multiples) Set(s string) error {
+func (m *ints) Set(s string) error {
 	*m = nil
+	if s == "" {
+		return nil
+	}
 	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {

@@ -52,6 +52,11 @@ type Config struct {
 	Baseline string
 	Imgproxy string
 
+	// The encoders' bytes, time and quality (butteraugli) are measured at
+	// these widths, runs times each; no widths: not measured.
+	QualityWidths []int
+	QualityRuns   int
+
 	Timeout      time.Duration // per HTTP request, transport included
 	RecoveryWait time.Duration // after overload: longest wait for RSS to fall under RecoveryRSS
 
@@ -76,6 +81,8 @@ func DefaultConfig() Config {
 		OverloadClients: 64,
 		UploadClients:   n,
 		LimitMultiples:  []int{1, 2, 3},
+		QualityWidths:   []int{400, 1200},
+		QualityRuns:     3,
 		Timeout:         30 * time.Second,
 		RecoveryWait:    30 * time.Second,
 	}
@@ -283,6 +290,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	up.Limits = ls
 	rep.Scenarios = append(rep.Scenarios, up)
+	if len(cfg.QualityWidths) > 0 {
+		if rep.Quality, err = measureQuality(ctx, cfg, d, peers, logf); err != nil {
+			return fail(err)
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -329,6 +341,8 @@ func (c *Config) check() error {
 		return errors.New("every client count must be at least 1")
 	case len(c.LimitMultiples) == 0:
 		return errors.New("no goroutine count for the limits")
+	case len(c.QualityWidths) > 0 && c.QualityRuns < 1:
+		return errors.New("the encoders need at least one run")
 	case c.Timeout <= 0:
 		return errors.New("the request timeout must be positive")
 	case c.RecoveryWait < 0:

@@ -32,7 +32,7 @@ func TestSmokeLoadbench(t *testing.T) {
 	code := Main(ctx, []string{
 		"-server", bin, "-baseline", bin, "-out", out, "-duration", "300ms",
 		"-clients", "4", "-uncached-clients", "2", "-overload-clients", "4", "-upload-clients", "1", "-limit-multiples", "1,2",
-		"-recovery-wait", "2s",
+		"-recovery-wait", "2s", "-quality-widths", "64", "-quality-runs", "1",
 	}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("loadbench exited %d:\n%s", code, stderr.String())
@@ -141,11 +141,26 @@ func TestSmokeLoadbench(t *testing.T) {
 			t.Errorf("%s: the baseline's row is %q", UncachedName(i), p)
 		}
 	}
-	targets := md[strings.Index(md, "## Targets"):]
-	// Per uncached transform: its ratio and its bytes against the
-	// baseline; then 6 for the cached, 304 and overload scenarios.
-	if n := len(regexp.MustCompile(`(?m)^\| [^w-].*\| (met|not met) \|$`).FindAllString(targets, -1)); n != 2*len(Transforms)+6 {
-		t.Errorf("%d targets, want %d:\n%s", n, 2*len(Transforms)+6, targets)
+	targets, encoders, _ := strings.Cut(md[strings.Index(md, "## Targets"):], "## Encoders")
+	// Per uncached transform: its ratio, and its bytes and quality against
+	// the baseline; then 6 for the cached, 304 and overload scenarios.
+	if n := len(regexp.MustCompile(`(?m)^\| [^w-].*\| (met|not met) \|$`).FindAllString(targets, -1)); n != 3*len(Transforms)+6 {
+		t.Errorf("%d targets, want %d:\n%s", n, 3*len(Transforms)+6, targets)
+	}
+	// Every transform's output judged, Prism's in process and the
+	// baseline's over HTTP, and both effort sweeps.
+	for _, tr := range Transforms {
+		for _, who := range []string{"prism", "baseline (HTTP)"} {
+			row := regexp.MustCompile(`(?m)^\| ` + regexp.QuoteMeta(tr.Name) + ` w=64 \| ` + regexp.QuoteMeta(who) + ` \| 64×\d+ \| ` + string(tr.Format) + ` \|.* \| (\d+) \| [\d.]+ \| [—\d.]+ \| ([\d.]+) \|$`)
+			if m := row.FindStringSubmatch(encoders); m == nil || atoi(t, m[1]) == 0 || atof(t, m[2]) <= 0 {
+				t.Errorf("no judged row for %s by %s:\n%s", tr.Name, who, encoders)
+			}
+		}
+	}
+	for _, sweep := range []string{"**AVIF effort**", "**WEBP effort**"} {
+		if !strings.Contains(encoders, sweep) {
+			t.Errorf("no %s sweep:\n%s", sweep, encoders)
+		}
 	}
 	t.Logf("\n%s", md)
 }

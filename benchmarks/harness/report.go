@@ -34,7 +34,7 @@ type Report struct {
 	Scenarios []*Result // Prism's, in the order of Scenarios()
 	Peers     []*Result // other servers' uncached scenarios
 	Recovery  Recovery
-	Quality   string // the encoders' bytes and quality, as Markdown, when measured
+	Quality   *Quality // the encoders' bytes and quality, when measured
 }
 
 func newReport(cfg Config, serverPath string) *Report {
@@ -147,18 +147,26 @@ func (r *Report) Targets() []Target {
 			a.Ratio() >= UncachedTarget, "",
 		})
 	}
+	// Bytes and quality against the baseline, on the same variants.
 	for i, t := range Transforms {
-		a, base := r.Scenario(UncachedName(i)), r.peer(UncachedName(i), "baseline")
-		if a == nil || base == nil || base.Status[200] == 0 {
+		if r.Quality == nil {
+			break
+		}
+		mine, myDist, n := r.Quality.of(t.Name, "")
+		theirs, theirDist, m := r.Quality.of(t.Name, "baseline")
+		if n == 0 || m == 0 {
 			continue
 		}
 		goal, most := "bytes ≤ the baseline's", 1.0
 		if t.Format == imaging.PNG {
 			goal, most = "bytes ≤ 0.7 × the baseline's", 0.7
 		}
-		ratio := a.MeanBytes() / base.MeanBytes()
-		ts = append(ts, Target{a.Name + ": bytes", goal,
-			fmt.Sprintf("%.2f × (%.0f vs %.0f bytes a response)", ratio, a.MeanBytes(), base.MeanBytes()), ratio <= most, ""})
+		ratio := float64(mine) / float64(theirs)
+		ts = append(ts,
+			Target{UncachedName(i) + ": bytes", goal,
+				fmt.Sprintf("%.2f × (%d vs %d bytes over the encoder cases)", ratio, mine, theirs), ratio <= most, ""},
+			Target{UncachedName(i) + ": quality", "mean butteraugli ≤ the baseline's",
+				fmt.Sprintf("%.3f vs %.3f", myDist, theirDist), myDist <= theirDist, ""})
 	}
 	b, c, d := r.Scenario(CachedHits), r.Scenario(Revalidation), r.Scenario(Overload)
 	if b != nil {
@@ -313,8 +321,8 @@ func (r *Report) Markdown() string {
 			p("\n%s, not met: %s.\n", t.What, t.Limit)
 		}
 	}
-	if r.Quality != "" {
-		p("\n%s", r.Quality)
+	if r.Quality != nil {
+		p("\n%s", r.Quality.markdown(r.Config.QualityWidths, r.Config.QualityRuns))
 	}
 	return b.String()
 }

@@ -27,14 +27,14 @@
 // so a distance counts geometry as well as compression, and butteraugli,
 // which reports the worst place in the image, is very sensitive to
 // geometry: a few tenths of a pixel of drift towards one edge cost it
-// several units. Two sampling grids differ from the reference's: libvips'
-// thumbnail scales both axes by one factor, and Prism's decode shrunk on
-// load (libvips' jpegload with shrink gives floor(width/shrink) pixels)
-// drops the source's last width mod shrink columns and rows, then
-// stretches the rest over the output. Both score far from the reference
-// even as lossless PNG. Compare rows of one geometry (the efforts or
-// qualities of one case), with the lossless PNG of the same case as the
-// floor.
+// several units. libvips' thumbnail scales both axes by one factor, so its
+// grid differs slightly from the reference's; a decode shrunk on load
+// (libvips' jpegload with shrink gives floor(width/shrink) pixels) lacks
+// the source's last width mod shrink columns and rows, which a pipeline
+// must not stretch the rest over (Prism scales from the source's true
+// extent). Compare rows of one geometry (the efforts or qualities of one
+// case, one server against another), with the lossless PNG of the same
+// case as the floor.
 //
 // # The judge
 //
@@ -94,8 +94,9 @@ type Row struct {
 	Effort        int // the AVIF or WebP encoder effort; 0 for JPEG and PNG
 	Width, Height int // the output's size
 	Bytes         int
-	Time          time.Duration // median over the runs, one goroutine: Process, or thumbnail and Save
+	Time          time.Duration // median over the runs, one goroutine: Process, or thumbnail and Save; 0 when judged only
 	Distance      float64       // butteraugli distance from the reference: 0 identical, ~1 just noticeable
+	Server        string        // who made the output when Judge scored it; "" in process
 }
 
 // name is the case's name in tables.
@@ -129,22 +130,50 @@ func Measure(ctx context.Context, cfg imaging.Config, cases []Case, runs int) ([
 	return deref(rows), nil
 }
 
-// Efforts measures every case at each of efforts for format (AVIF: 0–9,
+// Judge scores outputs made elsewhere, outputs[i] being server's answer to
+// cases[i] (another Prism, imgproxy): their bytes and distance, no time.
+func Judge(ctx context.Context, server string, cases []Case, outputs [][]byte) ([]Row, error) {
+	if len(cases) != len(outputs) {
+		return nil, fmt.Errorf("quality: %d outputs for %d cases", len(outputs), len(cases))
+	}
+	j, err := newJudge()
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+	rows := make([]*Row, len(cases))
+	cands := make([]candidate, len(cases))
+	for i, c := range cases {
+		img, err := vips.NewImageFromBuffer(outputs[i])
+		if err != nil {
+			return nil, fmt.Errorf("quality: %s's answer to %s w=%d: %w", server, c.name(), c.Width, err)
+		}
+		rows[i] = &Row{Case: c, Width: img.Width(), Height: img.Height(), Bytes: len(outputs[i]), Server: server}
+		img.Close()
+		cands[i] = candidate{row: rows[i], data: outputs[i]}
+	}
+	if err := j.score(ctx, cands); err != nil {
+		return nil, err
+	}
+	return deref(rows), nil
+}
+
+// Efforts measures every case at each of efforts for format (AVIF: 1–9,
 // WebP: 0–6), every other setting at imaging.DefaultConfig; every case
 // must be in format. Rows come effort by effort, cases in order.
 //
 // An AVIF effort of 0 never reaches libvips through govips v2.19.0, which
-// passes effort (and bitdepth) to heifsave only when it is non-zero;
-// libvips then uses its default, 4. EffortTable points out efforts whose
-// outputs came out the same.
+// passes effort (and bitdepth) to heifsave only when it is non-zero
+// (libvips then uses its default, 4), so it is refused. EffortTable points
+// out efforts whose outputs came out the same.
 func Efforts(ctx context.Context, cases []Case, format imaging.Format, efforts []int, runs int) ([]Row, error) {
-	hi := map[imaging.Format]int{imaging.AVIF: 9, imaging.WebP: 6}[format]
+	lo, hi := map[imaging.Format]int{imaging.AVIF: 1}[format], map[imaging.Format]int{imaging.AVIF: 9, imaging.WebP: 6}[format]
 	if hi == 0 {
 		return nil, fmt.Errorf("quality: %q has no effort setting; AVIF and WebP have", format)
 	}
 	for _, e := range efforts {
-		if e < 0 || e > hi {
-			return nil, fmt.Errorf("quality: %s effort %d is outside 0–%d", format, e, hi)
+		if e < lo || e > hi {
+			return nil, fmt.Errorf("quality: %s effort %d is outside %d–%d", format, e, lo, hi)
 		}
 	}
 	for _, c := range cases {

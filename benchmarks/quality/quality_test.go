@@ -50,17 +50,17 @@ func checkRow(t *testing.T, r Row, maxDistance float64) {
 func TestEffortsSmoke(t *testing.T) {
 	needButteraugli(t)
 	cases := []Case{{Name: "flowers", Source: flowers, Width: 300, Format: imaging.AVIF, Quality: 60}}
-	rows, err := Efforts(t.Context(), cases, imaging.AVIF, []int{0, 2}, 1)
+	rows, err := Efforts(t.Context(), cases, imaging.AVIF, []int{1, 2}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 2 || rows[0].Effort != 0 || rows[1].Effort != 2 {
-		t.Fatalf("got %d rows %+v, want efforts 0 and 2", len(rows), rows)
+	if len(rows) != 2 || rows[0].Effort != 1 || rows[1].Effort != 2 {
+		t.Fatalf("got %d rows %+v, want efforts 1 and 2", len(rows), rows)
 	}
 	for _, r := range rows {
 		checkRow(t, r, 10)
 	}
-	if table := EffortTable(rows); !strings.Contains(table, "| effort 0 | effort 2 |") {
+	if table := EffortTable(rows); !strings.Contains(table, "| effort 1 | effort 2 |") {
 		t.Errorf("EffortTable lacks the per-case columns:\n%s", table)
 	}
 }
@@ -113,6 +113,7 @@ func TestArgumentErrors(t *testing.T) {
 	}{
 		{"jpeg has no effort", []Case{{Source: flowers, Width: 300, Format: imaging.JPEG}}, imaging.JPEG, []int{0}, 1},
 		{"webp effort 7", []Case{{Source: flowers, Width: 300, Format: imaging.WebP}}, imaging.WebP, []int{7}, 1},
+		{"avif effort 0", []Case{{Source: flowers, Width: 300, Format: imaging.AVIF}}, imaging.AVIF, []int{0}, 1},
 		{"case in another format", []Case{avif}, imaging.WebP, []int{0}, 1},
 		{"no runs", []Case{avif}, imaging.AVIF, []int{0}, 0},
 	} {
@@ -242,5 +243,38 @@ func TestButteraugliError(t *testing.T) {
 	_, err := runButteraugli(t.Context(), a, b)
 	if err == nil || !strings.Contains(err.Error(), "not equal in size") {
 		t.Errorf("got %v, want butteraugli's complaint about the sizes", err)
+	}
+}
+
+// TestJudgeSmoke: bytes made elsewhere are judged as Measure judges its
+// own: the same output, the same distance.
+func TestJudgeSmoke(t *testing.T) {
+	needButteraugli(t)
+	c := Case{Name: "flowers", Source: flowers, Width: 300, Format: imaging.JPEG, Quality: 80}
+	want, err := Measure(t.Context(), imaging.DefaultConfig, []Case{c}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(flowers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, _, err := run(t.Context(), imaging.NewProcessor(imaging.DefaultConfig), src, want[0].Case)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Judge(t.Context(), "elsewhere", []Case{c}, [][]byte{out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Server != "elsewhere" || got[0].Bytes != want[0].Bytes || got[0].Width != 300 ||
+		got[0].Distance != want[0].Distance || got[0].Time != 0 {
+		t.Errorf("judged %+v, measured %+v", got, want)
+	}
+	if !strings.Contains(QualityTable(got), "| elsewhere (HTTP) |") {
+		t.Errorf("the table does not name the server:\n%s", QualityTable(got))
+	}
+	if _, err := Judge(t.Context(), "elsewhere", []Case{c}, [][]byte{[]byte("not an image")}); err == nil {
+		t.Error("judged bytes that are no image")
 	}
 }

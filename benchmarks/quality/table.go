@@ -118,21 +118,24 @@ func QualityTable(rows []Row) string {
 	b.WriteString("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		pipeline, q, e := "prism", "lossless", "—"
-		if r.Case.Thumbnail {
+		switch {
+		case r.Server != "":
+			pipeline = r.Server + " (HTTP)"
+		case r.Case.Thumbnail:
 			pipeline = "vips thumbnail"
 		}
 		if r.Case.Format != imaging.PNG {
 			q = fmt.Sprint(r.Case.Quality)
 		}
-		if r.Case.Format == imaging.AVIF || r.Case.Format == imaging.WebP {
-			e = fmt.Sprint(r.Effort)
+		if (r.Case.Format == imaging.AVIF || r.Case.Format == imaging.WebP) && r.Server == "" {
+			e = fmt.Sprint(r.Effort) // a server's is its own business
 		}
 		bpp := 0.0
 		if px := r.Width * r.Height; px > 0 {
 			bpp = float64(r.Bytes) * 8 / float64(px)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d×%d | %s | %s | %s | %d | %.2f | %s | %.3f |\n",
-			r.caseName(), pipeline, r.Width, r.Height, r.Case.Format, q, e, r.Bytes, bpp, num(millis(r.Time)), r.Distance)
+			r.caseName(), pipeline, r.Width, r.Height, r.Case.Format, q, e, r.Bytes, bpp, timeText(r.Time), r.Distance)
 	}
 	return b.String()
 }
@@ -191,6 +194,14 @@ func filter(rows []Row, keep func(Row) bool) []Row {
 }
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// timeText is a row's time, "—" when it was judged only.
+func timeText(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return num(millis(d))
+}
 
 // num is a time in ms with three significant figures at most.
 func num(ms float64) string {
