@@ -66,12 +66,15 @@ type Config struct {
 	CloudFrontDistributionID string
 }
 
-// WorkerCount is the number of pipelines that run at once.
+// WorkerCount is the number of pipelines that run at once: by default two
+// per CPU, so that a CPU has a pipeline to run while another waits on
+// storage or the network (make bench measured 1 and 2 per CPU: see
+// benchmarks/RESULTS.md).
 func (c Config) WorkerCount() int {
 	if c.Workers > 0 {
 		return c.Workers
 	}
-	return runtime.NumCPU()
+	return 2 * runtime.NumCPU()
 }
 
 // QueueLength is the number of requests that may wait for a worker.
@@ -130,7 +133,7 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MetadataEntries, "metadata-entries", cache.DefaultMemoryEntries, "originals the in-process metadata cache holds")
 	fs.Int64Var(&c.CacheBytes, "cache-bytes", 256<<20, "bytes of rendered variants kept in memory")
 	fs.StringVar(&c.DerivedURL, "derived-url", "", "shared store of rendered variants: file://DIR or s3://BUCKET[/PREFIX]; none: memory only")
-	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: one per CPU)")
+	fs.IntVar(&c.Workers, "workers", 0, "pipelines that run at once (0: two per CPU)")
 	fs.IntVar(&c.Queue, "queue", 0, "requests that may wait for a worker before 429 (0: 8 per worker)")
 	fs.Int64Var(&c.MemoryBudget, "memory-budget", 512<<20, "bytes of pixels that running image work may hold at once (libvips' estimate); larger work waits its turn")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time any image work (transform, analysis, upload check) may take, queueing included, before libvips stops and the answer is 503")

@@ -6,11 +6,13 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 )
 
-// Startup starts libvips once per process. concurrency is the number of
-// threads one pipeline may use (0: libvips' default). The operation cache is
-// off: Prism never repeats an operation on the same image, and the cache
-// would only pin memory.
+// Startup starts libvips once per process, with the C allocator tuned for
+// its buffers (tuneAllocator). concurrency is the number of threads one
+// pipeline may use (0: libvips' default). The operation cache is off: Prism
+// never repeats an operation on the same image, and the cache would only
+// pin memory.
 func Startup(concurrency int) error {
+	tuneAllocator()
 	vips.LoggingSettings(nil, vips.LogLevelError)
 	if err := vips.Startup(&vips.Config{
 		ConcurrencyLevel: concurrency,
