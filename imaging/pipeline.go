@@ -46,7 +46,7 @@ var DefaultConfig = Config{
 	MaxSVGPixels:    4_000_000,
 	MaxFrames:       100,
 	Quality:         Quality{JPEG: 82, WebP: 80, AVIF: 60},
-	Effort:          Effort{AVIF: 2, WebP: 4},
+	Effort:          Effort{AVIF: 2, WebP: 5},
 }
 
 // Encoded is an encoded output image.

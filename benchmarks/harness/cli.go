@@ -21,7 +21,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "the server binary to start (make build makes it)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each scenario, and of each goroutine count of a limit")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients of the cached hits and 304 revalidations")
-	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of every uncached transform (0: 4, and 2 for AVIF)")
+	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of every uncached transform (0: 4 each)")
 	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of the overload")
 	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of the uploads (one per core)")
 	fs.Var((*ints)(&cfg.LimitMultiples), "limit-multiples", "goroutine counts of each limit, as multiples of the cores")

@@ -74,12 +74,7 @@ func measureQuality(ctx context.Context, cfg Config, d *driver, peers []peer, lo
 		{imaging.AVIF, []int{1, 2, 3, 4}}, // 0 cannot reach libvips through govips
 		{imaging.WebP, []int{0, 1, 2, 3, 4, 5, 6}},
 	} {
-		var sc []quality.Case
-		for _, c := range cases {
-			if c.Format == sweep.format {
-				sc = append(sc, c)
-			}
-		}
+		sc := effortCases(cases, sweep.format)
 		logf("encoders: %s efforts %v on %d cases", sweep.format, sweep.efforts, len(sc))
 		rows, err := quality.Efforts(ctx, sc, sweep.format, sweep.efforts, cfg.QualityRuns)
 		if err != nil {
@@ -88,6 +83,25 @@ func measureQuality(ctx context.Context, cfg Config, d *driver, peers []peer, lo
 		q.Efforts = append(q.Efforts, rows...)
 	}
 	return q, nil
+}
+
+// effortCases are the cases of format, and the same of the 17.6 MP photo
+// when they are not of it already: its smooth areas are where a higher
+// effort saves bytes.
+func effortCases(cases []quality.Case, format imaging.Format) []quality.Case {
+	var out []quality.Case
+	photo := filepath.Join(testutil.Root(), "testdata", "images", PhotoName)
+	for _, c := range cases {
+		if c.Format != format {
+			continue
+		}
+		out = append(out, c)
+		if c.Source != photo {
+			c.Name, c.Source = fmt.Sprintf("17.6 MP JPEG → %s q%d", strings.ToUpper(string(format)), c.Quality), photo
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // transformOf is the uncached transform a quality case was made from.

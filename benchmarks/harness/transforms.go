@@ -19,13 +19,14 @@ type Transform struct {
 }
 
 // Transforms are the uncached scenarios: the 17.6 MP photo to JPEG, a 6 MP
-// photo to each lossy web format, and a grey PNG to PNG. AVIF has fewer
-// clients: its encoder is slow enough that two keep both cores busy.
+// photo to each lossy web format, and a grey PNG to PNG, each with twice as
+// many clients as the development machine's cores, as many as the
+// server's default workers.
 var Transforms = []Transform{
 	{"17.6 MP JPEG → JPEG q80", PhotoName, imaging.JPEG, 80, 4},
 	{"6 MP JPEG → JPEG q80", "2569067123_aca715a2ee_o.jpg", imaging.JPEG, 80, 4},
 	{"6 MP JPEG → WebP q80", "2569067123_aca715a2ee_o.jpg", imaging.WebP, 80, 4},
-	{"6 MP JPEG → AVIF q60", "2569067123_aca715a2ee_o.jpg", imaging.AVIF, 60, 2},
+	{"6 MP JPEG → AVIF q60", "2569067123_aca715a2ee_o.jpg", imaging.AVIF, 60, 4},
 	{"5.8 MP grey PNG → PNG", "50020484-00001.png", imaging.PNG, 80, 4},
 }
 
