@@ -241,6 +241,11 @@ func TestTransformQuery(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.t.Name, got, c.want)
 		}
 	}
+	// imgproxy's URL for the same variant: fit to the width, never
+	// enlarged, at the quality, in the format.
+	if got, want := imgproxyPath(Transforms[3], 512, 61), "/insecure/rs:fit:512:0/q:61/plain/local:///bench/2569067123_aca715a2ee_o.jpg@avif"; got != want {
+		t.Errorf("imgproxy path %q, want %q", got, want)
+	}
 }
 
 func TestVariantPoolReusesRefusedNumbers(t *testing.T) {
