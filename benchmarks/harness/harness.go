@@ -191,38 +191,42 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		logf("%s: %d requests, %.1f req/s, p99 %s ms, %s", name, r.Requests, r.PerSecond(), ms(r.P99), r.statusText())
 		return r, nil
 	}
-	limits := func(name string, fn work) (Limits, error) {
-		ls, err := measureLimits(ctx, fn, cfg.LimitMultiples, rep.Cores, cfg.Duration)
-		if err == nil {
-			best := ls.Best()
-			logf("%s: limit %.1f images/s at %d goroutines", name, best.PerSecond(), best.Goroutines)
+	// A scenario with libvips work runs between the two halves of its
+	// limit's measurement.
+	measured := func(name, desc string, clients int, mk requester, fn work) (*Result, error) {
+		var r *Result
+		ls, err := around(ctx, fn, cfg.LimitMultiples, rep.Cores, cfg.Duration, func() (err error) {
+			r, err = run(name, desc, clients, mk)
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		return ls, err
+		best := ls.Best()
+		logf("%s: limit %.1f images/s at %d goroutines", name, best.PerSecond(), best.Goroutines)
+		r.Limits = ls
+		return r, nil
 	}
 
-	// Each uncached transform: its limit while every server is idle, then
-	// Prism, then each peer. Every request is a variant never rendered.
+	// Each uncached transform: Prism between the halves of its limit
+	// (measured while every server is idle), then each peer. Every request
+	// is a variant never rendered.
 	pipeline := imaging.NewProcessor(imaging.DefaultConfig)
 	pools := make([]*variantPool, len(Transforms))
 	for i, t := range Transforms {
 		name := UncachedName(i)
-		ls, err := limits(name, thumbnailWork(pipeline, sources[t.Source], t))
-		if err != nil {
-			return fail(err)
-		}
 		clients := t.Clients
 		if cfg.UncachedClients > 0 {
 			clients = cfg.UncachedClients
 		}
 		pools[i] = &variantPool{}
 		desc := fmt.Sprintf("`/%s?%s`", t.key(), strings.ReplaceAll(t.query(300, t.Quality), "w=300", "w=<distinct>"))
-		r, err := run(name, desc, clients, uncached(pools[i], t, func(w, q int) string {
+		r, err := measured(name, desc, clients, uncached(pools[i], t, func(w, q int) string {
 			return proc.URL + "/" + t.key() + "?" + t.query(w, q)
-		}))
+		}), thumbnailWork(pipeline, sources[t.Source], t))
 		if err != nil {
 			return fail(err)
 		}
-		r.Limits = ls
 		rep.Scenarios = append(rep.Scenarios, r)
 		for _, p := range peers {
 			pr, err := run(name+" on "+p.name, desc, clients, uncached(&variantPool{}, t, func(w, q int) string {
@@ -272,11 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	logf("waiting up to %v for RSS to fall under %s", cfg.RecoveryWait, mb(RecoveryRSS))
 	rep.Recovery = waitRecovery(ctx, pid, over.end, cfg.RecoveryWait)
 
-	ls, err := limits(Uploads, decodeWork(photo))
-	if err != nil {
-		return fail(err)
-	}
-	up, err := run(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the 17.6 MP photo", cfg.UploadClients, func(n int64) (*http.Request, func(int), error) {
+	up, err := measured(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the 17.6 MP photo", cfg.UploadClients, func(n int64) (*http.Request, func(int), error) {
 		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/v1/images?key=bench/up-%d.jpg", proc.URL, n), bytes.NewReader(photo))
 		if err != nil {
 			return nil, nil, err
@@ -284,11 +284,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		req.Header.Set("Content-Type", "image/jpeg")
 		req.Header.Set("Authorization", "Bearer "+apiKey)
 		return req, nil, nil
-	})
+	}, decodeWork(photo))
 	if err != nil {
 		return fail(err)
 	}
-	up.Limits = ls
 	rep.Scenarios = append(rep.Scenarios, up)
 	if len(cfg.QualityWidths) > 0 {
 		if rep.Quality, err = measureQuality(ctx, cfg, d, peers, logf); err != nil {

@@ -21,6 +21,18 @@ type Limit struct {
 	Bytes      int64 // output, over every image
 	Elapsed    time.Duration
 	P50, P99   time.Duration // per image
+
+	latencies []time.Duration // sorted
+}
+
+// merged is l and m, measured apart at the same goroutine count, as one.
+func (l Limit) merged(m Limit) Limit {
+	lat := append(append([]time.Duration(nil), l.latencies...), m.latencies...)
+	slices.Sort(lat)
+	return Limit{
+		Goroutines: l.Goroutines, Images: l.Images + m.Images, Bytes: l.Bytes + m.Bytes,
+		Elapsed: l.Elapsed + m.Elapsed, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
+	}
 }
 
 // PerSecond is images per second over every goroutine.
@@ -100,6 +112,27 @@ func measureLimits(ctx context.Context, fn work, multiples []int, cores int, d t
 	return ls, nil
 }
 
+// around measures fn's limits for half of d before run and half after, and
+// merges the halves: a machine whose speed drifts during the run (shared
+// cores, turbo, neighbours) then drifts for the limit as for the run.
+func around(ctx context.Context, fn work, multiples []int, cores int, d time.Duration, run func() error) (Limits, error) {
+	before, err := measureLimits(ctx, fn, multiples, cores, d/2)
+	if err != nil {
+		return nil, err
+	}
+	if err := run(); err != nil {
+		return nil, err
+	}
+	after, err := measureLimits(ctx, fn, multiples, cores, d-d/2)
+	if err != nil {
+		return nil, err
+	}
+	for i := range before {
+		before[i] = before[i].merged(after[i])
+	}
+	return before, nil
+}
+
 // measureLimit runs goroutines, each doing fn's images one after the other,
 // for d. libvips runs one thread per image: the parallelism is the
 // goroutines', as the server's is its concurrent requests'.
@@ -152,6 +185,6 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 	slices.Sort(lat)
 	return Limit{
 		Goroutines: goroutines, Images: len(lat), Bytes: bytes.Load(), Elapsed: end.Sub(start),
-		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99),
+		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
 	}, nil
 }

@@ -281,7 +281,7 @@ func (r *Report) Markdown() string {
 	p("- Bytes are the mean body of a 200 answer, and the mean output of the limit.\n\n")
 
 	p("## The limits\n\n")
-	p("In the harness's process, libvips at one thread per image, for %v at each goroutine count while the servers were idle; the best is the limit.\n\n", r.Config.Duration)
+	p("In the harness's process, libvips at one thread per image, for %v at each goroutine count while the servers were idle, half just before the scenario and half just after; the best is the limit.\n\n", r.Config.Duration)
 	p("| scenario | goroutines | images | images/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range r.Scenarios {
 		if s.Name == Overload {
