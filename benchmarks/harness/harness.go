@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	d := newDriver(cfg, pid)
 	defer d.close()
-	run := func(name, desc string, clients int, mk requester) (*Result, error) {
+	runOn := func(d *driver, name, desc string, clients int, mk requester) (*Result, error) {
 		logf("%s: %d clients for %v", name, clients, cfg.Duration)
 		r, err := d.drive(ctx, name, desc, clients, mk)
 		if err != nil {
@@ -190,6 +190,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		logf("%s: %d requests, %.1f req/s, p99 %s ms, %s", name, r.Requests, r.PerSecond(), ms(r.P99), r.statusText())
 		return r, nil
+	}
+	run := func(name, desc string, clients int, mk requester) (*Result, error) {
+		return runOn(d, name, desc, clients, mk)
 	}
 	// A scenario with libvips work runs between the two halves of its
 	// limit's measurement.
@@ -229,12 +232,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Scenarios = append(rep.Scenarios, r)
 		for _, p := range peers {
-			pr, err := run(name+" on "+p.name, desc, clients, uncached(&variantPool{}, t, func(w, q int) string {
+			pd := newDriver(cfg, p.proc.Cmd.Process.Pid) // its own RSS and CPU
+			pr, err := runOn(pd, name+" on "+p.name, desc, clients, uncached(&variantPool{}, t, func(w, q int) string {
 				return p.proc.URL + p.path(t, w, q)
 			}))
 			if err != nil {
 				return fail(fmt.Errorf("%s: %w\n%s output (tail):\n%s", p.name, err, p.name, tailLines(p.proc.Output(), 20)))
 			}
+			pd.close()
 			pr.Peer = p.name
 			rep.Peers = append(rep.Peers, pr)
 		}

@@ -69,11 +69,14 @@ func TestSmokeLoadbench(t *testing.T) {
 			continue
 		}
 		cells := append([]string{name}, main[name][0]...)
-		// scenario | clients | limit | req/s | ratio | limit bytes | bytes | p50 | p99 | statuses | errors | timeouts | cache | peak RSS
-		if len(cells) != 14 {
-			t.Errorf("%s: %d cells, want 14: %q", name, len(cells), cells)
+		// scenario | clients | limit | req/s | ratio | limit CPU | CPU | limit bytes | bytes | p50 | p99 | statuses | errors | timeouts | cache | peak RSS
+		if len(cells) != 16 {
+			t.Errorf("%s: %d cells, want 16: %q", name, len(cells), cells)
 			continue
 		}
+		// Drop the CPU columns: the rest read as before.
+		cpu := cells[5:7]
+		cells = append(cells[:5:5], cells[7:]...)
 		p50, p99 := atof(t, cells[7]), atof(t, cells[8])
 		if !(0 < p50 && p50 <= p99) {
 			t.Errorf("%s: percentiles out of order: p50 %v, p99 %v", name, p50, p99)
@@ -114,6 +117,9 @@ func TestSmokeLoadbench(t *testing.T) {
 		if name != Uploads && (atof(t, cells[5]) <= 0 || atof(t, cells[6]) <= 0) {
 			t.Errorf("%s: bytes %q and %q", name, cells[5], cells[6])
 		}
+		if atof(t, cpu[0]) <= 0 || atof(t, cpu[1]) <= 0 {
+			t.Errorf("%s: CPU ms per image %q and %q", name, cpu[0], cpu[1])
+		}
 		var counts []int
 		for _, l := range limits[name] {
 			// goroutines | images | images/s | p50 | p99
@@ -136,8 +142,8 @@ func TestSmokeLoadbench(t *testing.T) {
 	}
 	peers := rows(md, "## Beside other servers")
 	for i := range Transforms {
-		// server | req/s | Prism / it | its bytes | bytes ratio | p50 | p99 | statuses
-		if p := peers[UncachedName(i)]; len(p) != 1 || p[0][0] != "baseline" || !strings.Contains(p[0][7], "200: ") {
+		// server | req/s | Prism / it | its CPU | CPU ratio | its bytes | bytes ratio | p50 | p99 | statuses | its peak RSS
+		if p := peers[UncachedName(i)]; len(p) != 1 || p[0][0] != "baseline" || !strings.Contains(p[0][9], "200: ") || atof(t, p[0][3]) <= 0 {
 			t.Errorf("%s: the baseline's row is %q", UncachedName(i), p)
 		}
 	}

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/davidbyttow/govips/v2/vips"
 
 	"github.com/prism-image/prism/imaging"
+	"github.com/prism-image/prism/internal/testutil"
 )
 
 // Limit is the in-process libvips limit of one piece of work at one
@@ -21,9 +23,13 @@ type Limit struct {
 	Bytes      int64 // output, over every image
 	Elapsed    time.Duration
 	P50, P99   time.Duration // per image
+	CPU        time.Duration // the harness process's, user and system
 
 	latencies []time.Duration // sorted
 }
+
+// CPUPerImage is the CPU time one image took, over every thread.
+func (l Limit) CPUPerImage() time.Duration { return l.CPU / time.Duration(max(l.Images, 1)) }
 
 // merged is l and m, measured apart at the same goroutine count, as one.
 func (l Limit) merged(m Limit) Limit {
@@ -32,6 +38,7 @@ func (l Limit) merged(m Limit) Limit {
 	return Limit{
 		Goroutines: l.Goroutines, Images: l.Images + m.Images, Bytes: l.Bytes + m.Bytes,
 		Elapsed: l.Elapsed + m.Elapsed, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
+		CPU: l.CPU + m.CPU,
 	}
 }
 
@@ -146,6 +153,11 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 		end   time.Time
 		first error
 	)
+	self := os.Getpid()
+	cpu0, err := testutil.ProcessCPU(self)
+	if err != nil {
+		return Limit{}, err
+	}
 	start := time.Now()
 	deadline := start.Add(d)
 	for range goroutines {
@@ -176,6 +188,10 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 		})
 	}
 	wg.Wait()
+	cpu1, err := testutil.ProcessCPU(self)
+	if err != nil {
+		return Limit{}, err
+	}
 	if first != nil {
 		return Limit{}, fmt.Errorf("in-process limit: %w", first)
 	}
@@ -185,6 +201,6 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 	slices.Sort(lat)
 	return Limit{
 		Goroutines: goroutines, Images: len(lat), Bytes: bytes.Load(), Elapsed: end.Sub(start),
-		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
+		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat, CPU: cpu1 - cpu0,
 	}, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prism-image/prism/internal/testutil"
 )
 
 // CacheHeader names the layer that served a response (hit-memory,
@@ -35,8 +37,9 @@ type Result struct {
 	Timeouts int             // requests that hit the client timeout (no status)
 	Cache    map[string]int  // responses per X-Prism-Cache value, where sent
 	ByStatus map[int]Latency // latency percentiles per status
-	PeakRSS  int64           // bytes, of the server process (Prism's)
+	PeakRSS  int64           // bytes, of the server process
 	Bytes    int64           // bodies of the 200 answers
+	CPU      time.Duration   // the server process's, user and system
 	Limits   Limits          // the libvips limit of the same work, if any
 	Peer     string          // the server measured, when not Prism
 
@@ -45,6 +48,11 @@ type Result struct {
 
 // MeanBytes is the mean body of a 200 answer.
 func (r *Result) MeanBytes() float64 { return float64(r.Bytes) / float64(max(r.Status[200], 1)) }
+
+// CPUPerOK is the server's CPU time per answer that did the work.
+func (r *Result) CPUPerOK() time.Duration {
+	return r.CPU / time.Duration(max(r.Status[200]+r.Status[201]+r.Status[304], 1))
+}
 
 // Ratio is the answers of the work's success status per second over its
 // limit: 0 when it has none.
@@ -145,6 +153,10 @@ type clientStats struct {
 // other until the duration is over (a request in flight then is still
 // answered and counted), while sampling the server's RSS.
 func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk requester) (*Result, error) {
+	cpu0, err := testutil.ProcessCPU(d.pid)
+	if err != nil {
+		return nil, err
+	}
 	sampler := startPeakSampler(d.pid)
 	var (
 		wg    sync.WaitGroup
@@ -186,6 +198,10 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 	}
 	wg.Wait()
 	peak := sampler.stop()
+	cpu1, err := testutil.ProcessCPU(d.pid)
+	if err != nil {
+		return nil, err
+	}
 	if buildErr != nil {
 		return nil, buildErr
 	}
@@ -194,7 +210,7 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 	}
 
 	r := &Result{Name: name, Desc: desc, Clients: clients, Status: map[int]int{}, Cache: map[string]int{},
-		ByStatus: map[int]Latency{}, PeakRSS: peak, end: start}
+		ByStatus: map[int]Latency{}, PeakRSS: peak, CPU: cpu1 - cpu0, end: start}
 	var all []time.Duration
 	byStatus := map[int][]time.Duration{}
 	var lastErr error

@@ -247,12 +247,13 @@ func (r *Report) Markdown() string {
 	}
 
 	p("## Prism against the libvips limit\n\n")
-	p("| scenario | clients | limit images/s | Prism req/s | Prism / limit | limit bytes | Prism bytes | p50 ms | p99 ms | status codes | transport errors | timeouts | %s | peak RSS |\n", CacheHeader)
-	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |\n")
+	p("| scenario | clients | limit images/s | Prism req/s | Prism / limit | limit CPU ms | Prism CPU ms | limit bytes | Prism bytes | p50 ms | p99 ms | status codes | transport errors | timeouts | %s | peak RSS |\n", CacheHeader)
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |\n")
 	for _, s := range r.Scenarios {
-		limit, ratio, limitBytes, bytes := "—", "—", "—", "—"
+		limit, ratio, limitCPU, limitBytes, bytes := "—", "—", "—", "—", "—"
 		if best := s.Limits.Best(); best.Images > 0 {
 			limit, ratio = fmt.Sprintf("%.1f (%d goroutines)", best.PerSecond(), best.Goroutines), fmt.Sprintf("%.2f", s.Ratio())
+			limitCPU = ms(best.CPUPerImage())
 			if s.Name != Uploads {
 				limitBytes = fmt.Sprintf("%.0f", best.MeanBytes())
 			}
@@ -260,8 +261,8 @@ func (r *Report) Markdown() string {
 		if s.Status[200] > 0 {
 			bytes = fmt.Sprintf("%.0f", s.MeanBytes())
 		}
-		p("| %s | %d | %s | %.1f | %s | %s | %s | %s | %s | %s | %d | %d | %s | %s |\n",
-			s.Name, s.Clients, limit, s.OKPerSecond(), ratio, limitBytes, bytes, ms(s.P50), ms(s.P99),
+		p("| %s | %d | %s | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %s | %s |\n",
+			s.Name, s.Clients, limit, s.OKPerSecond(), ratio, limitCPU, ms(s.CPUPerOK()), limitBytes, bytes, ms(s.P50), ms(s.P99),
 			s.statusText(), s.Errors, s.Timeouts, s.cacheText(), mb(s.PeakRSS))
 	}
 	p("\n")
@@ -278,7 +279,7 @@ func (r *Report) Markdown() string {
 		p(".\n")
 	}
 	p("- After %s, RSS back under %s: %s.\n", Overload, mb(RecoveryRSS), r.recoveryText())
-	p("- Bytes are the mean body of a 200 answer, and the mean output of the limit.\n\n")
+	p("- Bytes are the mean body of a 200 answer, and the mean output of the limit. CPU ms is the CPU time, user and system over every thread, of one image: the harness process's during the limit, the server process's per answer that did the work (HTTP, storage and caching included); unlike throughput it does not depend on what else the machine did meanwhile.\n\n")
 
 	p("## The limits\n\n")
 	p("In the harness's process, libvips at one thread per image, for %v at each goroutine count while the servers were idle, half just before the scenario and half just after; the best is the limit.\n\n", r.Config.Duration)
@@ -296,13 +297,14 @@ func (r *Report) Markdown() string {
 	if len(r.Peers) > 0 {
 		p("## Beside other servers\n\n")
 		p("Each measured right after Prism on the same scenario, with the same clients; all the servers stay up throughout.\n\n")
-		p("| scenario | server | req/s | Prism / it | its bytes | Prism's bytes / its | p50 ms | p99 ms | status codes |\n")
-		p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		p("| scenario | server | req/s | Prism / it | its CPU ms | Prism's CPU / its | its bytes | Prism's bytes / its | p50 ms | p99 ms | status codes | its peak RSS |\n")
+		p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n")
 		for _, o := range r.Peers {
 			name, _, _ := strings.Cut(o.Name, " on ")
 			a := r.Scenario(name)
-			p("| %s | %s | %.1f | %.2f | %.0f | %.2f | %s | %s | %s |\n", name, o.Peer, o.OKPerSecond(),
-				a.OKPerSecond()/o.OKPerSecond(), o.MeanBytes(), a.MeanBytes()/o.MeanBytes(), ms(o.P50), ms(o.P99), o.statusText())
+			p("| %s | %s | %.1f | %.2f | %s | %.2f | %.0f | %.2f | %s | %s | %s | %s |\n", name, o.Peer, o.OKPerSecond(),
+				a.OKPerSecond()/o.OKPerSecond(), ms(o.CPUPerOK()), float64(a.CPUPerOK())/float64(o.CPUPerOK()),
+				o.MeanBytes(), a.MeanBytes()/o.MeanBytes(), ms(o.P50), ms(o.P99), o.statusText(), mb(o.PeakRSS))
 		}
 		p("\n")
 	}

@@ -43,21 +43,33 @@ func PeakRSS(t testing.TB, pid int) int64 {
 // 100 on every Linux Prism runs on.
 const clockTicks = 100
 
-// CPUTime is the CPU time (user and system) process pid has used.
+// CPUTime is ProcessCPU, failing t when it cannot be read.
 func CPUTime(t testing.TB, pid int) time.Duration {
 	t.Helper()
+	d, err := ProcessCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// ProcessCPU is the CPU time, user and system, process pid has used.
+func ProcessCPU(pid int) (time.Duration, error) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		t.Fatalf("reading the CPU time of %d: %v", pid, err)
+		return 0, fmt.Errorf("reading the CPU time of %d: %w", pid, err)
 	}
 	// The command name may hold spaces: fields count from after its ')'.
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %q", pid, stat)
+	}
 	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of the whole line
 	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
 	if err1 != nil || err2 != nil {
-		t.Fatalf("parsing /proc/%d/stat: %q", pid, stat)
+		return 0, fmt.Errorf("parsing /proc/%d/stat: %q", pid, stat)
 	}
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 // TimeToIdle polls until process pid uses less than a tenth of a core over
