@@ -226,9 +226,24 @@ func TestDistinctVariant(t *testing.T) {
 	for _, c := range []struct {
 		n       int64
 		w, step int
-	}{{0, 300, 0}, {100, 401, 0}, {400, 300, 1}, {800, 300, -1}} {
+	}{{0, 300, 0}, {1, 458, 0}, {3, 371, 0}, {400, 300, 1}, {800, 300, -1}} {
 		if w, step := DistinctVariant(c.n); w != c.w || step != c.step {
 			t.Errorf("variant %d is w=%d step %d, want w=%d step %d", c.n, w, step, c.w, c.step)
+		}
+	}
+}
+
+// TestDistinctVariantSpread: any few dozen consecutive variants ask for
+// widths of about the same mean, wherever the run starts.
+func TestDistinctVariantSpread(t *testing.T) {
+	for _, start := range []int64{0, 37, 200, 399, 1000} {
+		sum := 0
+		for n := start; n < start+50; n++ {
+			w, _ := DistinctVariant(n)
+			sum += w
+		}
+		if mean := float64(sum) / 50; mean < 470 || mean > 530 {
+			t.Errorf("50 variants from %d: mean width %.0f, far from 500", start, mean)
 		}
 	}
 }

@@ -63,10 +63,14 @@ func (t Transform) sourceFormat() imaging.Format {
 // DistinctVariant is the n-th uncached variant: a width from 300 to 700 but
 // 400 (w=400 is the cached-hit variant), and a step to add to the quality,
 // 0, +1, -1, +2, -2… each time the widths wrap, so that the first 16,400
-// are distinct. The in-process limit walks the same sequence.
+// are distinct. The widths are walked with a stride coprime to their
+// count, so that any run of a few dozen variants spans them all: the
+// limit, which walks the sequence afresh at each goroutine count, and the
+// server, which walks further, then ask for outputs of the same sizes on
+// average.
 func DistinctVariant(n int64) (width, qualityStep int) {
-	const widths = 400
-	width = 300 + int(n%widths)
+	const widths, stride = 400, 157
+	width = 300 + int(n*stride%widths)
 	if width >= 400 {
 		width++
 	}
