@@ -302,16 +302,11 @@ func agrees(img *vips.ImageRef, h Header, shrink, frames int) bool {
 func abs(n int) int { return max(n, -n) }
 
 // shrinkFactor is the largest power of two, up to 8, by which the source can
-// be shrunk on load while still holding twice the resolution the plan
-// resizes to, as libvips' thumbnail leaves: the Lanczos3 resize then
-// removes what the decoder's cheap downscale aliases. Shrinking all the
-// way decodes fewer pixels but leaves detail no output pixel can hold,
-// which the encoders spend bytes and time on (make bench measured WebP
-// and AVIF 15–25 % larger, and slower to encode, that way).
+// be shrunk while still holding the resolution the plan resizes to.
 func shrinkFactor(plan Plan) int {
 	s := math.Max(float64(plan.Resized.W)/float64(plan.Crop.W), float64(plan.Resized.H)/float64(plan.Crop.H))
 	shrink := 1
-	for shrink < 8 && float64(shrink*4)*s <= 1 {
+	for shrink < 8 && float64(shrink*2)*s <= 1 {
 		shrink *= 2
 	}
 	return shrink
