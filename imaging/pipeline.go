@@ -93,12 +93,7 @@ func (p *Processor) Prepare(src []byte, o Options, accepts Accepts) (*Transform,
 	if err != nil {
 		return nil, err
 	}
-	t, err := p.plan(h, o, accepts)
-	if err != nil {
-		return nil, err
-	}
-	t.src = src
-	return t, nil
+	return p.PrepareKnown(src, h, o, accepts)
 }
 
 // PrepareKnown is Prepare for a source whose header is already known, from

@@ -152,17 +152,9 @@ func (q *Quality) of(name, server string) (bytes int, distance float64, n int) {
 func (q *Quality) markdown(widths []int, runs int) string {
 	var b strings.Builder
 	b.WriteString("## Encoders: bytes, time and quality\n\n")
-	fmt.Fprintf(&b, "Each uncached transform's output at widths %s, judged by Debian's `butteraugli` (an independent measure: distance from an exact Lanczos3 reference computed in float from the fully decoded source; lower is better, about 1 is just noticeable; it reports the worst place in the image). Time is the median of %d runs in process, one goroutine; peers' outputs are fetched over HTTP and judged alike. See benchmarks/quality.\n\n", joinInts(widths), runs)
+	fmt.Fprintf(&b, "Each uncached transform's output at widths %s, judged by Debian's `butteraugli` (an independent measure: distance from an exact Lanczos3 reference computed in float from the fully decoded source; lower is better, about 1 is just noticeable; it reports the worst place in the image). Time is the median of %d runs in process, one goroutine; peers' outputs are fetched over HTTP and judged alike. See benchmarks/quality.\n\n", (*ints)(&widths).String(), runs)
 	b.WriteString(quality.QualityTable(q.Defaults))
 	b.WriteString("\n### Effort\n\n")
 	b.WriteString(quality.EffortTable(q.Efforts))
 	return b.String()
-}
-
-func joinInts(ns []int) string {
-	s := make([]string, len(ns))
-	for i, n := range ns {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ", ")
 }

@@ -113,16 +113,6 @@ func (r *Report) Uncached() []*Result {
 	return rs
 }
 
-// peer is the named server's result of the named scenario, or nil.
-func (r *Report) peer(name, server string) *Result {
-	for _, p := range r.Peers {
-		if p.Peer == server && strings.HasPrefix(p.Name, name) {
-			return p
-		}
-	}
-	return nil
-}
-
 // UncachedTarget is the least an uncached transform over HTTP must reach
 // of its in-process libvips limit.
 const UncachedTarget = 0.97
