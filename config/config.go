@@ -68,8 +68,8 @@ type Config struct {
 
 // WorkerCount is the number of pipelines that run at once: by default two
 // per CPU, so that a CPU has a pipeline to run while another waits on
-// storage or the network (make bench measured 1 and 2 per CPU: see
-// benchmarks/RESULTS.md).
+// storage or the network (measured against one per CPU: see the README's
+// Performance and memory).
 func (c Config) WorkerCount() int {
 	if c.Workers > 0 {
 		return c.Workers
