@@ -24,6 +24,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.UncachedClients, "uncached-clients", cfg.UncachedClients, "concurrent clients of every uncached transform (0: 4 each)")
 	fs.IntVar(&cfg.OverloadClients, "overload-clients", cfg.OverloadClients, "concurrent clients of the overload")
 	fs.IntVar(&cfg.UploadClients, "upload-clients", cfg.UploadClients, "concurrent clients of the uploads (one per core)")
+	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "parts each scenario with libvips work is driven in, each between two measurements of its limit")
 	fs.Var((*ints)(&cfg.LimitMultiples), "limit-multiples", "goroutine counts of each limit, as multiples of the cores")
 	fs.Var((*ints)(&cfg.QualityWidths), "quality-widths", `widths the encoders' bytes, time and quality are measured at ("" skips it)`)
 	fs.IntVar(&cfg.QualityRuns, "quality-runs", cfg.QualityRuns, "runs of each encoder case, for its median time")

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prism-image/prism/imaging"
@@ -42,8 +43,11 @@ type Config struct {
 	UncachedClients int // uncached transforms; 0: each Transform's own
 	OverloadClients int
 	UploadClients   int
+	// Rounds is how many parts a scenario with libvips work is driven in,
+	// each between two measurements of its limit.
+	Rounds int
 	// LimitMultiples are the goroutine counts a limit is measured at, as
-	// multiples of the core count; the best is the limit.
+	// multiples of the core count; the fastest is the limit (Limits.Best).
 	LimitMultiples []int
 
 	// Other servers that run the uncached scenarios too, each started
@@ -80,6 +84,7 @@ func DefaultConfig() Config {
 		Clients:         32,
 		OverloadClients: 64,
 		UploadClients:   n,
+		Rounds:          4,
 		LimitMultiples:  []int{1, 2, 3},
 		QualityWidths:   []int{400, 1200},
 		QualityRuns:     3,
@@ -182,9 +187,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	d := newDriver(cfg, pid)
 	defer d.close()
-	runOn := func(d *driver, name, desc string, clients int, mk requester) (*Result, error) {
-		logf("%s: %d clients for %v", name, clients, cfg.Duration)
-		r, err := d.drive(ctx, name, desc, clients, mk)
+	runOn := func(d *driver, name, desc string, clients int, length time.Duration, mk requester) (*Result, error) {
+		logf("%s: %d clients for %v", name, clients, length)
+		r, err := d.drive(ctx, name, desc, clients, length, mk)
 		if err != nil {
 			return nil, err
 		}
@@ -192,21 +197,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return r, nil
 	}
 	run := func(name, desc string, clients int, mk requester) (*Result, error) {
-		return runOn(d, name, desc, clients, mk)
+		return runOn(d, name, desc, clients, cfg.Duration, mk)
 	}
-	// A scenario with libvips work runs between the two halves of its
-	// limit's measurement.
+	// A scenario with libvips work runs in cfg.Rounds parts, each between
+	// two measurements of its limit.
 	measured := func(name, desc string, clients int, mk requester, fn work) (*Result, error) {
 		var r *Result
-		ls, err := around(ctx, fn, cfg.LimitMultiples, rep.Cores, cfg.Duration, func() (err error) {
-			r, err = run(name, desc, clients, mk)
-			return err
+		ls, err := alternate(ctx, fn, cfg.LimitMultiples, rep.Cores, cfg.Duration, cfg.Rounds, func(length time.Duration) error {
+			part, err := runOn(d, name, desc, clients, length, mk)
+			if err != nil {
+				return err
+			}
+			if r == nil {
+				r = part
+			} else {
+				r.add(part)
+			}
+			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 		best := ls.Best()
-		logf("%s: limit %.1f images/s at %d goroutines", name, best.PerSecond(), best.Goroutines)
+		logf("%s: %.1f req/s; limit %.1f images/s at %s goroutines", name, r.OKPerSecond(), best.PerSecond(), best.countsText())
 		r.Limits = ls
 		return r, nil
 	}
@@ -233,7 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Scenarios = append(rep.Scenarios, r)
 		for _, p := range peers {
 			pd := newDriver(cfg, p.proc.Cmd.Process.Pid) // its own RSS and CPU
-			pr, err := runOn(pd, name+" on "+p.name, desc, clients, uncached(&variantPool{}, t, func(w, q int) string {
+			pr, err := runOn(pd, name+" on "+p.name, desc, clients, cfg.Duration, uncached(&variantPool{}, t, func(w, q int) string {
 				return p.proc.URL + p.path(t, w, q)
 			}))
 			if err != nil {
@@ -281,8 +294,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	logf("waiting up to %v for RSS to fall under %s", cfg.RecoveryWait, mb(RecoveryRSS))
 	rep.Recovery = waitRecovery(ctx, pid, over.end, cfg.RecoveryWait)
 
-	up, err := measured(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the 17.6 MP photo", cfg.UploadClients, func(n int64) (*http.Request, func(int), error) {
-		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/v1/images?key=bench/up-%d.jpg", proc.URL, n), bytes.NewReader(photo))
+	var uploaded atomic.Int64 // every upload a new key, over every part
+	up, err := measured(Uploads, "`POST /v1/images?key=bench/up-<n>.jpg`, raw body: the 17.6 MP photo", cfg.UploadClients, func(int64) (*http.Request, func(int), error) {
+		req, err := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/v1/images?key=bench/up-%d.jpg", proc.URL, uploaded.Add(1)-1), bytes.NewReader(photo))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -343,6 +357,8 @@ func (c *Config) check() error {
 		return errors.New("the duration must be positive")
 	case c.Clients < 1 || c.UncachedClients < 0 || c.OverloadClients < 1 || c.UploadClients < 1:
 		return errors.New("every client count must be at least 1")
+	case c.Rounds < 1:
+		return errors.New("at least one round")
 	case len(c.LimitMultiples) == 0:
 		return errors.New("no goroutine count for the limits")
 	case len(c.QualityWidths) > 0 && c.QualityRuns < 1:

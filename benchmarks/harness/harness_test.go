@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"os"
@@ -100,7 +101,7 @@ func TestSmokeLoadbench(t *testing.T) {
 			}
 			continue
 		}
-		m := regexp.MustCompile(`^([\d.]+) \((\d+) goroutines\)$`).FindStringSubmatch(cells[2])
+		m := regexp.MustCompile(`^([\d.]+) \((\d+)(?: and (\d+))? goroutines\)$`).FindStringSubmatch(cells[2])
 		if m == nil {
 			t.Errorf("%s: no limit: %q", name, cells[2])
 			continue
@@ -111,8 +112,10 @@ func TestSmokeLoadbench(t *testing.T) {
 		if name == Overload {
 			continue // the first transform's limit
 		}
-		if g := atoi(t, m[2]); g != cores && g != 2*cores {
-			t.Errorf("%s: limit at %d goroutines, tried %d and %d", name, g, cores, 2*cores)
+		for _, c := range m[2:] {
+			if g := atoi(t, cmp.Or(c, m[2])); g != cores && g != 2*cores {
+				t.Errorf("%s: limit at %d goroutines, tried %d and %d", name, g, cores, 2*cores)
+			}
 		}
 		if name != Uploads && (atof(t, cells[5]) <= 0 || atof(t, cells[6]) <= 0) {
 			t.Errorf("%s: bytes %q and %q", name, cells[5], cells[6])
@@ -275,5 +278,59 @@ func TestVariantPoolReusesRefusedNumbers(t *testing.T) {
 	p.give(a) // refused with 429: never rendered
 	if c, d := p.take(), p.take(); a != 0 || b != 1 || c != 0 || d != 2 {
 		t.Fatalf("took %d, %d, then %d, %d after giving back %d", a, b, c, d, a)
+	}
+}
+
+func TestLimitsBest(t *testing.T) {
+	at := func(g, images int) Limit { return Limit{Goroutines: g, Images: images, Elapsed: time.Second} }
+	for _, c := range []struct {
+		name        string
+		limits      Limits
+		rate        float64 // images/s
+		goroutines  int
+		countsShown string
+	}{
+		{"one measurement each: the fastest", Limits{at(2, 10), at(4, 12)}, 12, 4, "4"},
+		{"both halves choose 4: its rate over both",
+			Limits{at(2, 10).merged(at(2, 10)), at(4, 12).merged(at(4, 14))}, 13, 4, "4"},
+		// The first half finds 4 fastest, the second 2: 4's second half
+		// and 2's first, never the figure that chose a count.
+		{"the halves disagree: crosswise",
+			Limits{at(2, 10).merged(at(2, 13)), at(4, 12).merged(at(4, 11))}, 10.5, 0, "4 and 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			best := c.limits.Best()
+			if best.PerSecond() != c.rate || best.Goroutines != c.goroutines || best.countsText() != c.countsShown {
+				t.Errorf("Best() = %.2f images/s at %d goroutines (%q), want %.2f at %d (%q)",
+					best.PerSecond(), best.Goroutines, best.countsText(), c.rate, c.goroutines, c.countsShown)
+			}
+		})
+	}
+}
+
+// A scenario driven in parts adds up to one: answers, time, CPU and bytes
+// sum, the percentiles are over every answer, the peak is the highest.
+func TestResultAdd(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, n := range v {
+			d = append(d, time.Duration(n)*time.Millisecond)
+		}
+		return d
+	}
+	part := func(lat map[int][]time.Duration, status map[int]int, rss int64) *Result {
+		r := &Result{Status: status, Cache: map[string]int{"miss": status[200]}, Elapsed: time.Second,
+			CPU: time.Second, Bytes: 100, PeakRSS: rss, latencies: lat}
+		r.summarise()
+		return r
+	}
+	r := part(map[int][]time.Duration{200: ms(10, 20)}, map[int]int{200: 2}, 50)
+	r.add(part(map[int][]time.Duration{200: ms(30), 429: ms(1)}, map[int]int{200: 1, 429: 1}, 70))
+	if r.Requests != 4 || r.Status[200] != 3 || r.Status[429] != 1 || r.Cache["miss"] != 3 ||
+		r.Elapsed != 2*time.Second || r.CPU != 2*time.Second || r.Bytes != 200 || r.PeakRSS != 70 {
+		t.Errorf("added: %+v", r)
+	}
+	if r.P50 != 10*time.Millisecond || r.P99 != 30*time.Millisecond || r.ByStatus[200].P50 != 20*time.Millisecond || r.OKPerSecond() != 1.5 {
+		t.Errorf("percentiles p50 %v p99 %v, 200s' p50 %v, %v OK/s", r.P50, r.P99, r.ByStatus[200].P50, r.OKPerSecond())
 	}
 }

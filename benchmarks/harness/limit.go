@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,14 @@ type Limit struct {
 	Elapsed    time.Duration
 	P50, P99   time.Duration // per image
 	CPU        time.Duration // the harness process's, user and system
+	// Counts are the goroutine counts chosen by the first and the second
+	// half, on the Limit that Limits.Best returns.
+	Counts []int
 
 	latencies []time.Duration // sorted
+	// halves are the measurements merged into this one, measured apart
+	// (before and after the scenario), for Limits.Best.
+	halves []Limit
 }
 
 // CPUPerImage is the CPU time one image took, over every thread.
@@ -38,7 +45,7 @@ func (l Limit) merged(m Limit) Limit {
 	return Limit{
 		Goroutines: l.Goroutines, Images: l.Images + m.Images, Bytes: l.Bytes + m.Bytes,
 		Elapsed: l.Elapsed + m.Elapsed, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
-		CPU: l.CPU + m.CPU,
+		CPU: l.CPU + m.CPU, halves: []Limit{l, m},
 	}
 }
 
@@ -51,8 +58,44 @@ func (l Limit) MeanBytes() float64 { return float64(l.Bytes) / float64(max(l.Ima
 // Limits is one piece of work's limit at each goroutine count tried.
 type Limits []Limit
 
-// Best is the fastest.
+// Best is the limit at the fastest goroutine count. When each count was
+// measured in two halves (alternate), the count is chosen on each half and its
+// rate taken from the other half, crosswise: the largest of a few noisy
+// rates overstates the best of them (when counts run about as fast, the
+// noise that makes one look fastest is counted in its rate), so the
+// measurement that picks a count never also measures it. Goroutines is
+// then the count both halves chose; when they chose different counts, it
+// is 0 and Counts says which.
 func (ls Limits) Best() Limit {
+	if len(ls) == 0 || len(ls[0].halves) != 2 {
+		return fastest(ls)
+	}
+	var first, second Limits
+	for _, l := range ls {
+		first, second = append(first, l.halves[0]), append(second, l.halves[1])
+	}
+	a, b := fastest(first), fastest(second)
+	// a's count measured by the second half, b's by the first.
+	best := second[slices.IndexFunc(second, func(l Limit) bool { return l.Goroutines == a.Goroutines })].
+		merged(first[slices.IndexFunc(first, func(l Limit) bool { return l.Goroutines == b.Goroutines })])
+	best.Counts = []int{a.Goroutines, b.Goroutines}
+	if a.Goroutines != b.Goroutines {
+		best.Goroutines = 0
+	}
+	return best
+}
+
+// countsText is the goroutine count of a Limit that Best returned: one
+// count, or the two that its halves chose.
+func (l Limit) countsText() string {
+	if l.Goroutines == 0 && len(l.Counts) == 2 {
+		return fmt.Sprintf("%d and %d", l.Counts[0], l.Counts[1])
+	}
+	return strconv.Itoa(l.Goroutines)
+}
+
+// fastest is the limit of most images per second.
+func fastest(ls Limits) Limit {
 	var best Limit
 	for _, l := range ls {
 		if l.PerSecond() > best.PerSecond() {
@@ -103,7 +146,7 @@ func decodeWork(src []byte) work {
 }
 
 // measureLimits measures fn at each multiple of the core count, and keeps
-// every result: the best is the limit.
+// every result: the fastest is the limit (Limits.Best).
 func measureLimits(ctx context.Context, fn work, multiples []int, cores int, d time.Duration) (Limits, error) {
 	if err := startVips(); err != nil {
 		return nil, fmt.Errorf("starting libvips: %w", err)
@@ -119,25 +162,46 @@ func measureLimits(ctx context.Context, fn work, multiples []int, cores int, d t
 	return ls, nil
 }
 
-// around measures fn's limits for half of d before run and half after, and
-// merges the halves: a machine whose speed drifts during the run (shared
-// cores, turbo, neighbours) then drifts for the limit as for the run.
-func around(ctx context.Context, fn work, multiples []int, cores int, d time.Duration, run func() error) (Limits, error) {
-	before, err := measureLimits(ctx, fn, multiples, cores, d/2)
-	if err != nil {
-		return nil, err
-	}
-	if err := run(); err != nil {
-		return nil, err
-	}
-	after, err := measureLimits(ctx, fn, multiples, cores, d-d/2)
-	if err != nil {
-		return nil, err
+// alternate runs a scenario in rounds parts of d/rounds each, through run,
+// and measures fn's limits at each goroutine count for d/(2·rounds) just
+// before and just after every part: a machine whose speed drifts during
+// the run (shared cores, turbo, neighbours) then drifts for the limit as
+// for the scenario. What was measured before the parts is the limits'
+// first half, what was measured after them the second (Limits.Best).
+func alternate(ctx context.Context, fn work, multiples []int, cores int, d time.Duration, rounds int, run func(time.Duration) error) (Limits, error) {
+	var before, after Limits
+	slice := d / time.Duration(2*rounds)
+	for range rounds {
+		b, err := measureLimits(ctx, fn, multiples, cores, slice)
+		if err != nil {
+			return nil, err
+		}
+		if err := run(d / time.Duration(rounds)); err != nil {
+			return nil, err
+		}
+		a, err := measureLimits(ctx, fn, multiples, cores, slice)
+		if err != nil {
+			return nil, err
+		}
+		before, after = accumulate(before, b), accumulate(after, a)
 	}
 	for i := range before {
 		before[i] = before[i].merged(after[i])
 	}
 	return before, nil
+}
+
+// accumulate adds ls, measured at the same goroutine counts as sums, to it.
+func accumulate(sums, ls Limits) Limits {
+	if sums == nil {
+		return ls
+	}
+	for i := range sums {
+		h := sums[i].merged(ls[i])
+		h.halves = nil
+		sums[i] = h
+	}
+	return sums
 }
 
 // measureLimit runs goroutines, each doing fn's images one after the other,

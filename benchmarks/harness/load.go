@@ -43,7 +43,8 @@ type Result struct {
 	Limits   Limits          // the libvips limit of the same work, if any
 	Peer     string          // the server measured, when not Prism
 
-	end time.Time
+	end       time.Time
+	latencies map[int][]time.Duration // per status, sorted, for merging
 }
 
 // MeanBytes is the mean body of a 200 answer.
@@ -150,9 +151,9 @@ type clientStats struct {
 }
 
 // drive runs clients goroutines, each sending mk's requests one after the
-// other until the duration is over (a request in flight then is still
-// answered and counted), while sampling the server's RSS.
-func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk requester) (*Result, error) {
+// other for length (a request in flight then is still answered and
+// counted), while sampling the server's RSS.
+func (d *driver) drive(ctx context.Context, name, desc string, clients int, length time.Duration, mk requester) (*Result, error) {
 	cpu0, err := testutil.ProcessCPU(d.pid)
 	if err != nil {
 		return nil, err
@@ -171,7 +172,7 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 		return next - 1
 	}
 	start := time.Now()
-	deadline := start.Add(d.cfg.Duration)
+	deadline := start.Add(length)
 	var buildErr error
 	for i := range clients {
 		s := &clientStats{latencies: map[int][]time.Duration{}, status: map[int]int{}, cache: map[string]int{}, end: start}
@@ -210,14 +211,11 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 	}
 
 	r := &Result{Name: name, Desc: desc, Clients: clients, Status: map[int]int{}, Cache: map[string]int{},
-		ByStatus: map[int]Latency{}, PeakRSS: peak, CPU: cpu1 - cpu0, end: start}
-	var all []time.Duration
-	byStatus := map[int][]time.Duration{}
+		PeakRSS: peak, CPU: cpu1 - cpu0, end: start, latencies: map[int][]time.Duration{}}
 	var lastErr error
 	for _, s := range stats {
 		for code, l := range s.latencies {
-			all = append(all, l...)
-			byStatus[code] = append(byStatus[code], l...)
+			r.latencies[code] = append(r.latencies[code], l...)
 		}
 		for k, v := range s.status {
 			r.Status[k] += v
@@ -235,18 +233,49 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, mk r
 			lastErr = s.lastErr
 		}
 	}
-	r.Requests = len(all)
 	r.Elapsed = r.end.Sub(start)
-	slices.Sort(all)
-	r.P50, r.P95, r.P99 = percentile(all, 0.50), percentile(all, 0.95), percentile(all, 0.99)
-	for code, l := range byStatus {
-		slices.Sort(l)
-		r.ByStatus[code] = Latency{P50: percentile(l, 0.50), P99: percentile(l, 0.99)}
-	}
+	r.summarise()
 	if r.Requests == 0 {
 		return nil, fmt.Errorf("%s: no request was answered (%d transport errors, %d timeouts; last: %v)", name, r.Errors, r.Timeouts, lastErr)
 	}
 	return r, nil
+}
+
+// summarise works out the percentiles and the count of responses from the
+// latencies.
+func (r *Result) summarise() {
+	var all []time.Duration
+	r.ByStatus = map[int]Latency{}
+	for code, l := range r.latencies {
+		slices.Sort(l)
+		all = append(all, l...)
+		r.ByStatus[code] = Latency{P50: percentile(l, 0.50), P99: percentile(l, 0.99)}
+	}
+	slices.Sort(all)
+	r.Requests = len(all)
+	r.P50, r.P95, r.P99 = percentile(all, 0.50), percentile(all, 0.95), percentile(all, 0.99)
+}
+
+// add counts o, a later part of the same scenario, into r: its time,
+// answers and CPU add up, its peak RSS counts if higher.
+func (r *Result) add(o *Result) {
+	r.Elapsed += o.Elapsed
+	r.CPU += o.CPU
+	r.PeakRSS = max(r.PeakRSS, o.PeakRSS)
+	r.Errors += o.Errors
+	r.Timeouts += o.Timeouts
+	r.Bytes += o.Bytes
+	for k, v := range o.Status {
+		r.Status[k] += v
+	}
+	for k, v := range o.Cache {
+		r.Cache[k] += v
+	}
+	for code, l := range o.latencies {
+		r.latencies[code] = append(r.latencies[code], l...)
+	}
+	r.end = o.end
+	r.summarise()
 }
 
 // do sends one request and reads the whole answer, so the connection is

@@ -242,7 +242,7 @@ func (r *Report) Markdown() string {
 	for _, s := range r.Scenarios {
 		limit, ratio, limitCPU, limitBytes, bytes := "—", "—", "—", "—", "—"
 		if best := s.Limits.Best(); best.Images > 0 {
-			limit, ratio = fmt.Sprintf("%.1f (%d goroutines)", best.PerSecond(), best.Goroutines), fmt.Sprintf("%.2f", s.Ratio())
+			limit, ratio = fmt.Sprintf("%.1f (%s goroutines)", best.PerSecond(), best.countsText()), fmt.Sprintf("%.2f", s.Ratio())
 			limitCPU = ms(best.CPUPerImage())
 			if s.Name != Uploads {
 				limitBytes = fmt.Sprintf("%.0f", best.MeanBytes())
@@ -272,7 +272,7 @@ func (r *Report) Markdown() string {
 	p("- Bytes are the mean body of a 200 answer, and the mean output of the limit. CPU ms is the CPU time, user and system over every thread, of one image: the harness process's during the limit, the server process's per answer that did the work (HTTP, storage and caching included); unlike throughput it does not depend on what else the machine did meanwhile.\n\n")
 
 	p("## The limits\n\n")
-	p("In the harness's process, libvips at one thread per image, for %v at each goroutine count while the servers were idle, half just before the scenario and half just after; the best is the limit.\n\n", r.Config.Duration)
+	p("In the harness's process, libvips at one thread per image, for %v at each goroutine count while the servers were idle: the scenario ran in %d parts, and the limit was measured for an equal share of that time just before and just after each. The limit is the fastest count's: the count is chosen on what was measured before the parts and its rate taken from what was measured after them, and the other way round, so that the noise which makes a count look fastest does not also inflate the limit.\n\n", r.Config.Duration, r.Config.Rounds)
 	p("| scenario | goroutines | images | images/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range r.Scenarios {
 		if s.Name == Overload {
