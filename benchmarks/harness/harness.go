@@ -224,8 +224,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return r, nil
 	}
 
-	// Each uncached transform: Prism between the halves of its limit
-	// (measured while every server is idle), then each peer. Every request
+	// Each uncached transform: Prism in parts between measurements of its
+	// limit (taken while every server is idle), then each peer. Every request
 	// is a variant never rendered.
 	pipeline := imaging.NewProcessor(imaging.DefaultConfig)
 	pools := make([]*variantPool, len(Transforms))

@@ -282,7 +282,9 @@ func TestVariantPoolReusesRefusedNumbers(t *testing.T) {
 }
 
 func TestLimitsBest(t *testing.T) {
-	at := func(g, images int) Limit { return Limit{Goroutines: g, Images: images, Elapsed: time.Second} }
+	at := func(g, images int) Limit {
+		return Limit{Goroutines: g, Images: images, Window: time.Second, InWindow: float64(images)}
+	}
 	for _, c := range []struct {
 		name        string
 		limits      Limits
@@ -297,6 +299,8 @@ func TestLimitsBest(t *testing.T) {
 		// and 2's first, never the figure that chose a count.
 		{"the halves disagree: crosswise",
 			Limits{at(2, 10).merged(at(2, 13)), at(4, 12).merged(at(4, 11))}, 10.5, 0, "4 and 2"},
+		{"nothing done: no limit", Limits{at(2, 0).merged(at(2, 0)), at(4, 0).merged(at(4, 3))}, 0, 0, "0"},
+		{"no limits", nil, 0, 0, "0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			best := c.limits.Best()
@@ -320,7 +324,7 @@ func TestResultAdd(t *testing.T) {
 	}
 	part := func(lat map[int][]time.Duration, status map[int]int, rss int64) *Result {
 		r := &Result{Status: status, Cache: map[string]int{"miss": status[200]}, Elapsed: time.Second,
-			CPU: time.Second, Bytes: 100, PeakRSS: rss, latencies: lat}
+			CPU: time.Second, Bytes: 100, PeakRSS: rss, latencies: lat, Window: time.Second, OKInWindow: float64(status[200])}
 		r.summarise()
 		return r
 	}
@@ -332,5 +336,24 @@ func TestResultAdd(t *testing.T) {
 	}
 	if r.P50 != 10*time.Millisecond || r.P99 != 30*time.Millisecond || r.ByStatus[200].P50 != 20*time.Millisecond || r.OKPerSecond() != 1.5 {
 		t.Errorf("percentiles p50 %v p99 %v, 200s' p50 %v, %v OK/s", r.P50, r.P99, r.ByStatus[200].P50, r.OKPerSecond())
+	}
+}
+
+func TestShareIn(t *testing.T) {
+	at := func(ms int) time.Time { return time.Unix(0, 0).Add(time.Duration(ms) * time.Millisecond) }
+	for _, c := range []struct {
+		name             string
+		t0, t1, deadline int // ms
+		want             float64
+	}{
+		{"ended before the deadline", 0, 100, 200, 1},
+		{"ended at the deadline", 100, 200, 200, 1},
+		{"a quarter before it", 150, 350, 200, 0.25},
+		{"started at it", 200, 300, 200, 0},
+		{"started after it", 250, 300, 200, 0},
+	} {
+		if got := shareIn(at(c.t0), at(c.t1), at(c.deadline)); got != c.want {
+			t.Errorf("%s: shareIn = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

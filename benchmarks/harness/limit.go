@@ -22,16 +22,21 @@ type Limit struct {
 	Goroutines int
 	Images     int
 	Bytes      int64 // output, over every image
-	Elapsed    time.Duration
-	P50, P99   time.Duration // per image
-	CPU        time.Duration // the harness process's, user and system
+	// Window is the time measured, and InWindow the images done in it:
+	// every image that ended within it, and the share that lay within
+	// it of each image that ended after it. Images done once the window
+	// closed, by fewer goroutines than were measured, do not count.
+	Window   time.Duration
+	InWindow float64
+	P50, P99 time.Duration // per image
+	CPU      time.Duration // the harness process's, user and system
 	// Counts are the goroutine counts chosen by the first and the second
 	// half, on the Limit that Limits.Best returns.
 	Counts []int
 
 	latencies []time.Duration // sorted
 	// halves are the measurements merged into this one, measured apart
-	// (before and after the scenario), for Limits.Best.
+	// (before and after the scenario's parts), for Limits.Best.
 	halves []Limit
 }
 
@@ -44,13 +49,18 @@ func (l Limit) merged(m Limit) Limit {
 	slices.Sort(lat)
 	return Limit{
 		Goroutines: l.Goroutines, Images: l.Images + m.Images, Bytes: l.Bytes + m.Bytes,
-		Elapsed: l.Elapsed + m.Elapsed, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
+		Window: l.Window + m.Window, InWindow: l.InWindow + m.InWindow, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
 		CPU: l.CPU + m.CPU, halves: []Limit{l, m},
 	}
 }
 
 // PerSecond is images per second over every goroutine.
-func (l Limit) PerSecond() float64 { return rate(l.Images, l.Elapsed) }
+func (l Limit) PerSecond() float64 {
+	if l.Window <= 0 {
+		return 0
+	}
+	return l.InWindow / l.Window.Seconds()
+}
 
 // MeanBytes is the mean output size.
 func (l Limit) MeanBytes() float64 { return float64(l.Bytes) / float64(max(l.Images, 1)) }
@@ -63,23 +73,33 @@ type Limits []Limit
 // rate taken from the other half, crosswise: the largest of a few noisy
 // rates overstates the best of them (when counts run about as fast, the
 // noise that makes one look fastest is counted in its rate), so the
-// measurement that picks a count never also measures it. Goroutines is
+// measurement that picks a count never also measures it. What it
+// estimates is the true rate of the counts chosen: the fastest's, or,
+// when counts run about as fast, one within noise of it. Goroutines is
 // then the count both halves chose; when they chose different counts, it
-// is 0 and Counts says which.
+// is 0 and Counts says which. No count that did any work: the zero Limit.
 func (ls Limits) Best() Limit {
-	if len(ls) == 0 || len(ls[0].halves) != 2 {
-		return fastest(ls)
+	if i := fastest(ls); len(ls) == 0 || len(ls[0].halves) != 2 {
+		if i < 0 {
+			return Limit{}
+		}
+		return ls[i]
 	}
 	var first, second Limits
 	for _, l := range ls {
+		if len(l.halves) != 2 {
+			return Limit{}
+		}
 		first, second = append(first, l.halves[0]), append(second, l.halves[1])
 	}
 	a, b := fastest(first), fastest(second)
+	if a < 0 || b < 0 {
+		return Limit{}
+	}
 	// a's count measured by the second half, b's by the first.
-	best := second[slices.IndexFunc(second, func(l Limit) bool { return l.Goroutines == a.Goroutines })].
-		merged(first[slices.IndexFunc(first, func(l Limit) bool { return l.Goroutines == b.Goroutines })])
-	best.Counts = []int{a.Goroutines, b.Goroutines}
-	if a.Goroutines != b.Goroutines {
+	best := second[a].merged(first[b])
+	best.Counts = []int{ls[a].Goroutines, ls[b].Goroutines}
+	if a != b {
 		best.Goroutines = 0
 	}
 	return best
@@ -94,12 +114,13 @@ func (l Limit) countsText() string {
 	return strconv.Itoa(l.Goroutines)
 }
 
-// fastest is the limit of most images per second.
-func fastest(ls Limits) Limit {
-	var best Limit
-	for _, l := range ls {
-		if l.PerSecond() > best.PerSecond() {
-			best = l
+// fastest is the index of the limit of most images per second, -1 when
+// none did any.
+func fastest(ls Limits) int {
+	best := -1
+	for i, l := range ls {
+		if l.PerSecond() > 0 && (best < 0 || l.PerSecond() > ls[best].PerSecond()) {
+			best = i
 		}
 	}
 	return best
@@ -214,7 +235,7 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		lat   []time.Duration
-		end   time.Time
+		done  float64 // in the window
 		first error
 	)
 	self := os.Getpid()
@@ -227,13 +248,11 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 	for range goroutines {
 		wg.Go(func() {
 			var mine []time.Duration
-			var last time.Time
+			var in float64
 			defer func() {
 				mu.Lock()
 				lat = append(lat, mine...)
-				if last.After(end) {
-					end = last
-				}
+				done += in
 				mu.Unlock()
 			}()
 			for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -245,9 +264,10 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 					mu.Unlock()
 					return
 				}
-				last = time.Now()
+				t1 := time.Now()
+				in += shareIn(t0, t1, deadline)
 				bytes.Add(int64(size))
-				mine = append(mine, last.Sub(t0))
+				mine = append(mine, t1.Sub(t0))
 			}
 		})
 	}
@@ -264,7 +284,7 @@ func measureLimit(ctx context.Context, fn work, goroutines int, d time.Duration)
 	}
 	slices.Sort(lat)
 	return Limit{
-		Goroutines: goroutines, Images: len(lat), Bytes: bytes.Load(), Elapsed: end.Sub(start),
+		Goroutines: goroutines, Images: len(lat), Bytes: bytes.Load(), Window: d, InWindow: done,
 		P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat, CPU: cpu1 - cpu0,
 	}, nil
 }

@@ -28,7 +28,7 @@ type Result struct {
 	Desc     string
 	Clients  int
 	Requests int           // responses received, whatever their status
-	Elapsed  time.Duration // from the first request to the last answer
+	Elapsed  time.Duration // from the first request to the last answer, summed over the parts
 	P50      time.Duration // latency percentiles over every response
 	P95      time.Duration
 	P99      time.Duration
@@ -41,7 +41,12 @@ type Result struct {
 	Bytes    int64           // bodies of the 200 answers
 	CPU      time.Duration   // the server process's, user and system
 	Limits   Limits          // the libvips limit of the same work, if any
-	Peer     string          // the server measured, when not Prism
+	// Window is the time the clients sent requests in (summed over a
+	// scenario's parts), and OKInWindow the answers that did the work
+	// within it (shareIn): the rate while every client was at work.
+	Window     time.Duration
+	OKInWindow float64
+	Peer       string // the server measured, when not Prism
 
 	end       time.Time
 	latencies map[int][]time.Duration // per status, sorted, for merging
@@ -66,9 +71,19 @@ func (r *Result) Ratio() float64 {
 }
 
 // OKPerSecond is the answers that did the work asked (200, or 201 for an
-// upload, or 304 for a revalidation) per second.
+// upload, or 304 for a revalidation) per second, while every client was
+// at work: the answers within the window, and the share within it of
+// those that ended after it.
 func (r *Result) OKPerSecond() float64 {
-	return rate(r.Status[200]+r.Status[201]+r.Status[304], r.Elapsed)
+	if r.Window <= 0 {
+		return 0
+	}
+	return r.OKInWindow / r.Window.Seconds()
+}
+
+// doesWork says a status is an answer that did the work asked.
+func doesWork(status int) bool {
+	return status == http.StatusOK || status == http.StatusCreated || status == http.StatusNotModified
 }
 
 // Latency is the percentiles of one status's responses.
@@ -79,6 +94,23 @@ func (r *Result) PerSecond() float64 { return rate(r.Requests, r.Elapsed) }
 
 // StatusPerSecond is responses of one status per second.
 func (r *Result) StatusPerSecond(code int) float64 { return rate(r.Status[code], r.Elapsed) }
+
+// shareIn is how much of a piece of work from t0 to t1 lay within a
+// window that closed at deadline (and opened before t0): 1 when it ended
+// in time, else the fraction before the deadline, none if it started
+// after. Summed over the work of
+// clients that each start a new piece until the deadline, it counts what
+// was done while all of them were at work, and not the tail after it,
+// when the last ones finish alone.
+func shareIn(t0, t1, deadline time.Time) float64 {
+	switch {
+	case !t1.After(deadline):
+		return 1
+	case !t0.Before(deadline):
+		return 0
+	}
+	return float64(deadline.Sub(t0)) / float64(t1.Sub(t0))
+}
 
 func rate(n int, d time.Duration) float64 {
 	if d <= 0 {
@@ -147,7 +179,10 @@ type clientStats struct {
 	timeouts  int
 	bytes     int64 // bodies of 200 answers
 	lastErr   error
-	end       time.Time
+	// okInWindow is the answers that did the work within the window
+	// (shareIn).
+	okInWindow float64
+	end        time.Time
 }
 
 // drive runs clients goroutines, each sending mk's requests one after the
@@ -186,7 +221,11 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, leng
 					mu.Unlock()
 					return
 				}
+				t0 := time.Now()
 				status := d.do(ctx, req, s)
+				if doesWork(status) {
+					s.okInWindow += shareIn(t0, s.end, deadline)
+				}
 				if done != nil {
 					done(status)
 				}
@@ -211,7 +250,7 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, leng
 	}
 
 	r := &Result{Name: name, Desc: desc, Clients: clients, Status: map[int]int{}, Cache: map[string]int{},
-		PeakRSS: peak, CPU: cpu1 - cpu0, end: start, latencies: map[int][]time.Duration{}}
+		PeakRSS: peak, CPU: cpu1 - cpu0, end: start, latencies: map[int][]time.Duration{}, Window: length}
 	var lastErr error
 	for _, s := range stats {
 		for code, l := range s.latencies {
@@ -226,6 +265,7 @@ func (d *driver) drive(ctx context.Context, name, desc string, clients int, leng
 		r.Errors += s.errors
 		r.Bytes += s.bytes
 		r.Timeouts += s.timeouts
+		r.OKInWindow += s.okInWindow
 		if s.end.After(r.end) {
 			r.end = s.end
 		}
@@ -260,6 +300,8 @@ func (r *Result) summarise() {
 // answers and CPU add up, its peak RSS counts if higher.
 func (r *Result) add(o *Result) {
 	r.Elapsed += o.Elapsed
+	r.Window += o.Window
+	r.OKInWindow += o.OKInWindow
 	r.CPU += o.CPU
 	r.PeakRSS = max(r.PeakRSS, o.PeakRSS)
 	r.Errors += o.Errors

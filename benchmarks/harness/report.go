@@ -233,7 +233,7 @@ func (r *Report) Markdown() string {
 		lo, hi = math.Min(lo, a.Ratio()), math.Max(hi, a.Ratio())
 	}
 	if len(r.Uncached()) > 0 {
-		p("**Headline: uncached transforms over HTTP run at %.2f–%.2f × the in-process libvips limit** (libvips' thumbnail path with Prism's save parameters, at its best goroutine count), on %d cores.\n\n", lo, hi, r.Cores)
+		p("**Headline: uncached transforms over HTTP run at %.2f–%.2f × the in-process libvips limit** (libvips' thumbnail path with Prism's save parameters, at its fastest goroutine count), on %d cores.\n\n", lo, hi, r.Cores)
 	}
 
 	p("## Prism against the libvips limit\n\n")
