@@ -10,9 +10,9 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   pkg="./$(dirname "${file#./}")"
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     echo "fuzz: $pkg $target for $fuzztime"
-    # Go's fuzzer can fail a run that found nothing with "context deadline
-    # exceeded", when a worker is still busy on one input (a slow decode)
-    # as the time runs out. Such a run wrote no failing input: it is run
+    # Go's fuzz coordinator can fail a run that found nothing with "context
+    # deadline exceeded" as the time runs out (a race, Go issue 75804,
+    # fixed in Go 1.27). Such a run wrote no failing input: it is run
     # once more. Any other failure, or a second one, fails.
     for try in 1 2; do
       log="$(mktemp)"
