@@ -11,8 +11,9 @@ grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
   for target in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     echo "fuzz: $pkg $target for $fuzztime"
     # Go's fuzz coordinator can fail a run that found nothing with "context
-    # deadline exceeded" as the time runs out (a race, Go issue 75804,
-    # fixed in Go 1.27; here it hits about one target run in ten). Such a
+    # deadline exceeded" as the time runs out (a race between its deadline
+    # and a worker still busy, fixed in Go 1.27; here it hits about one
+    # target run in ten). Such a
     # run wrote no failing input: it is run again, up to three times in
     # all. Any other failure fails at once.
     for try in 1 2 3; do

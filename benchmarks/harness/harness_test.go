@@ -294,12 +294,12 @@ func TestLimitsBest(t *testing.T) {
 	}{
 		{"one measurement each: the fastest", Limits{at(2, 10), at(4, 12)}, 12, 4, "4"},
 		{"both halves choose 4: its rate over both",
-			Limits{at(2, 10).merged(at(2, 10)), at(4, 12).merged(at(4, 14))}, 13, 4, "4"},
+			Limits{halved(at(2, 10), at(2, 10)), halved(at(4, 12), at(4, 14))}, 13, 4, "4"},
 		// The first half finds 4 fastest, the second 2: 4's second half
 		// and 2's first, never the figure that chose a count.
 		{"the halves disagree: crosswise",
-			Limits{at(2, 10).merged(at(2, 13)), at(4, 12).merged(at(4, 11))}, 10.5, 0, "4 and 2"},
-		{"nothing done: no limit", Limits{at(2, 0).merged(at(2, 0)), at(4, 0).merged(at(4, 3))}, 0, 0, "0"},
+			Limits{halved(at(2, 10), at(2, 13)), halved(at(4, 12), at(4, 11))}, 10.5, 0, "4 and 2"},
+		{"nothing done: no limit", Limits{halved(at(2, 0), at(2, 0)), halved(at(4, 0), at(4, 3))}, 0, 0, "0"},
 		{"no limits", nil, 0, 0, "0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -50,8 +50,16 @@ func (l Limit) merged(m Limit) Limit {
 	return Limit{
 		Goroutines: l.Goroutines, Images: l.Images + m.Images, Bytes: l.Bytes + m.Bytes,
 		Window: l.Window + m.Window, InWindow: l.InWindow + m.InWindow, P50: percentile(lat, 0.50), P99: percentile(lat, 0.99), latencies: lat,
-		CPU: l.CPU + m.CPU, halves: []Limit{l, m},
+		CPU: l.CPU + m.CPU,
 	}
+}
+
+// halved is first and second, one count's two halves (alternate), merged
+// and kept apart for Limits.Best.
+func halved(first, second Limit) Limit {
+	l := first.merged(second)
+	l.halves = []Limit{first, second}
+	return l
 }
 
 // PerSecond is images per second over every goroutine.
@@ -79,18 +87,17 @@ type Limits []Limit
 // then the count both halves chose; when they chose different counts, it
 // is 0 and Counts says which. No count that did any work: the zero Limit.
 func (ls Limits) Best() Limit {
-	if i := fastest(ls); len(ls) == 0 || len(ls[0].halves) != 2 {
-		if i < 0 {
-			return Limit{}
-		}
-		return ls[i]
-	}
 	var first, second Limits
 	for _, l := range ls {
-		if len(l.halves) != 2 {
-			return Limit{}
+		if len(l.halves) == 2 {
+			first, second = append(first, l.halves[0]), append(second, l.halves[1])
 		}
-		first, second = append(first, l.halves[0]), append(second, l.halves[1])
+	}
+	if len(ls) == 0 || len(first) != len(ls) {
+		if i := fastest(ls); i >= 0 {
+			return ls[i]
+		}
+		return Limit{}
 	}
 	a, b := fastest(first), fastest(second)
 	if a < 0 || b < 0 {
@@ -207,7 +214,7 @@ func alternate(ctx context.Context, fn work, multiples []int, cores int, d time.
 		before, after = accumulate(before, b), accumulate(after, a)
 	}
 	for i := range before {
-		before[i] = before[i].merged(after[i])
+		before[i] = halved(before[i], after[i])
 	}
 	return before, nil
 }
@@ -218,9 +225,7 @@ func accumulate(sums, ls Limits) Limits {
 		return ls
 	}
 	for i := range sums {
-		h := sums[i].merged(ls[i])
-		h.halves = nil
-		sums[i] = h
+		sums[i] = sums[i].merged(ls[i])
 	}
 	return sums
 }

@@ -98,10 +98,9 @@ func (r *Result) StatusPerSecond(code int) float64 { return rate(r.Status[code],
 // shareIn is how much of a piece of work from t0 to t1 lay within a
 // window that closed at deadline (and opened before t0): 1 when it ended
 // in time, else the fraction before the deadline, none if it started
-// after. Summed over the work of
-// clients that each start a new piece until the deadline, it counts what
-// was done while all of them were at work, and not the tail after it,
-// when the last ones finish alone.
+// after. Summed over the work of clients that each start a new piece
+// until the deadline, it counts what was done while all of them were at
+// work, and not the tail after it, when the last ones finish alone.
 func shareIn(t0, t1, deadline time.Time) float64 {
 	switch {
 	case !t1.After(deadline):
