@@ -6,6 +6,8 @@ GOBIN         := $(shell $(GO) env GOPATH)/bin
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 ADDR          ?= :8080
 PORT          := $(lastword $(subst :, ,$(ADDR)))
+METRICS_ADDR  ?= :9464
+METRICS_PORT  := $(lastword $(subst :, ,$(METRICS_ADDR)))
 DEV_KEY_FILE  := .dev-api-key
 
 export MALLOC_ARENA_MAX = 2
@@ -22,14 +24,18 @@ run: build seed
 	@echo "  curl -o anim.webp 'http://localhost:$(PORT)/samples/animated.gif?w=200&fm=webp'"
 	@echo "  curl -I 'http://localhost:$(PORT)/samples/portrait.jpg?h=300'"
 	@echo
+	@echo "Prometheus metrics: http://localhost:$(METRICS_PORT)/metrics (PRISM_METRICS_ADDR; not on the image port)"
+	@echo
 	@echo "Upload with the development API key (kept in $(DEV_KEY_FILE)):"
 	@echo "  curl -H \"Authorization: Bearer $$(cat $(DEV_KEY_FILE))\" -F file=@testdata/images/concert.jpg http://localhost:$(PORT)/v1/images"
 	@echo
-	PRISM_ADDR=$(ADDR) PRISM_API_KEYS="$${PRISM_API_KEYS:-$$(cat $(DEV_KEY_FILE))}" ./bin/server
+	PRISM_ADDR=$(ADDR) PRISM_METRICS_ADDR=$(METRICS_ADDR) PRISM_API_KEYS="$${PRISM_API_KEYS:-$$(cat $(DEV_KEY_FILE))}" ./bin/server
 
 # Every command (server, lambda) into bin/. CI and the Dockerfile build with it.
+# VERSION is what prism_build_info reports.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 build: deps
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "-X github.com/prism-image/prism/app.Version=$(VERSION)" -o bin/ ./cmd/...
 
 deps:
 	@scripts/install-deps.sh

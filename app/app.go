@@ -1,5 +1,6 @@
 // Package app assembles Prism from its configuration: storage, libvips, the
-// caches, the catalog, the image work and the HTTP handler. Every entry point (the server,
+// caches, the catalog, the image work, the HTTP handler and the metrics
+// (one Prometheus registry, and CloudWatch EMF lines when asked for). Every entry point (the server,
 // the Lambda function) starts Prism through it, so they cannot drift apart.
 package app
 
@@ -7,14 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/catalog"
@@ -32,6 +34,8 @@ type App struct {
 	flushers []func(context.Context)
 
 	Handler *server.Server
+	// Metrics serves the Prometheus metrics, for a listener of their own.
+	Metrics http.Handler
 	Render  *render.Renderer
 	Derived *cache.Derived // nil without PRISM_DERIVED_URL
 	closers []func(context.Context)
@@ -43,16 +47,21 @@ type App struct {
 // make bench, with no loss of throughput.
 const gcPercent = 50
 
-// New starts libvips and opens everything cfg names. Close releases it all.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+// New starts libvips and opens everything cfg names. logs is where log
+// lines go: CloudWatch metrics (EMF) are written there too, when cfg asks
+// for them. Close releases it all.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Writer) (*App, error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	a := &App{}
+	reg := newRegistry()
+	a := &App{Metrics: metricsHandler(reg, log)}
+	storageMetrics := storage.NewMetrics(reg)
 	store, err := storage.New(ctx, cfg.Storage, cfg.S3PathStyle)
 	if err != nil {
 		return nil, err
 	}
+	store = storage.Observed(store, storageMetrics)
 	if err := imaging.Startup(cfg.VipsConcurrency); err != nil {
 		return nil, err
 	}
@@ -66,9 +75,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Effort:          imaging.Effort{AVIF: cfg.AVIFEffort, WebP: cfg.WebPEffort},
 	})
 
+	cacheMetrics := cache.NewMetrics(reg)
 	o := cache.Options{
 		TTL: cfg.MetadataTTL, MissingTTL: cfg.MissingTTL, Timeout: cfg.RedisTimeout,
-		Logger: log, Registerer: prometheus.DefaultRegisterer,
+		Logger: log, Metrics: cacheMetrics,
 	}
 	var meta cache.MetadataStore
 	var index cache.VariantIndex
@@ -86,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		meta, index = r, r.VariantIndex()
 	}
 
-	variants := cache.NewVariants(cfg.CacheBytes)
+	variants := cache.NewVariants(cfg.CacheBytes, cacheMetrics)
 	invalidators := []catalog.Invalidator{variants}
 	var derived *cache.Derived
 	if cfg.DerivedURL != "" {
@@ -95,19 +105,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			a.Close(ctx)
 			return nil, errors.Join(errors.New("derived store"), err)
 		}
-		derived = cache.NewDerived(dstore, index, log)
+		derived = cache.NewDerived(storage.Observed(dstore, storageMetrics), index, log, cacheMetrics)
 		a.Derived = derived
 		a.closers = append(a.closers, func(context.Context) { derived.Close() })
 		invalidators = append(invalidators, derived)
 	}
 
+	cdnMetrics := cdn.NewMetrics(reg)
 	if cfg.CloudFrontDistributionID != "" {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1")) // CloudFront's API region
 		if err != nil {
 			a.Close(ctx)
 			return nil, fmt.Errorf("cloudfront: %w", err)
 		}
-		cf := cdn.NewCloudFront(cloudfront.NewFromConfig(awsCfg), cfg.CloudFrontDistributionID, cdn.Options{}, log)
+		cf := cdn.NewCloudFront(cloudfront.NewFromConfig(awsCfg), cfg.CloudFrontDistributionID, cdn.Options{Metrics: cdnMetrics}, log)
 		a.closers = append(a.closers, func(context.Context) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -125,10 +136,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Timeout:        cfg.Timeout,
 		MaxSourceBytes: cfg.MaxSourceBytes,
 		MemoryBudget:   cfg.MemoryBudget,
+		Registerer:     reg,
 	}, cat, proc, variants, derived, log)
 	// Closed before libvips shuts down and before the stores it writes to:
 	// every pipeline has returned when it has.
 	a.closers = append(a.closers, a.Render.Close)
+	var observe func(server.RequestRecord)
+	if cfg.CloudWatchEMF {
+		observe = emfObserver(logs, cfg.CloudWatchNamespace, log)
+	}
 	a.Handler = server.New(server.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		BrowserTTL:     cfg.BrowserTTL,
@@ -137,6 +153,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL:      cfg.PublicURL,
 		PresignExpiry:  cfg.PresignExpiry,
 		SigningKey:     signingKey(cfg.SigningKey),
+		Registerer:     reg,
+		Observe:        observe,
 	}, a.Render, log)
 	return a, nil
 }

@@ -17,12 +17,14 @@ import (
 // environment says otherwise. Lambda sends an instance one request at a
 // time, so one pipeline runs and it gets every vCPU the instance has; the
 // queue holds the one request that may arrive while an upload or an S3
-// event still holds the worker.
+// event still holds the worker. Metrics reach CloudWatch as EMF lines in
+// the function's log.
 func EnvDefaults() map[string]string {
 	return map[string]string{
 		config.EnvName("workers"):          "1",
 		config.EnvName("vips-concurrency"): strconv.Itoa(runtime.NumCPU()),
 		config.EnvName("queue"):            "1",
+		config.EnvName("cloudwatch-emf"):   "true",
 	}
 }
 

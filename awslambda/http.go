@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
@@ -207,6 +208,13 @@ func (h *Handler) roundTrip(ctx context.Context, method, rawPath, rawQuery strin
 	r.RequestURI = u.RequestURI()
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	r.Header = header
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	// The invocation's ID follows the request unless the client sent one.
+	if lc, ok := lambdacontext.FromContext(ctx); ok && r.Header.Get("X-Request-ID") == "" {
+		r.Header.Set("X-Request-ID", lc.AwsRequestID)
+	}
 	r.Host = host
 	if sourceIP != "" {
 		r.RemoteAddr = net.JoinHostPort(sourceIP, "0")

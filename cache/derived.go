@@ -36,14 +36,16 @@ type Derived struct {
 	store storage.Storage
 	index VariantIndex // nil: probe the store
 	log   *slog.Logger
+	m     *Metrics
 	jobs  chan func()
 	wg    sync.WaitGroup
 }
 
 // NewDerived returns a derived store over store, writing in the background
-// with writers goroutines. index may be nil.
-func NewDerived(store storage.Storage, index VariantIndex, log *slog.Logger) *Derived {
-	d := &Derived{store: store, index: index, log: log, jobs: make(chan func(), 256)}
+// with writers goroutines. index may be nil; m, when not nil, counts its
+// lookups.
+func NewDerived(store storage.Storage, index VariantIndex, log *slog.Logger, m *Metrics) *Derived {
+	d := &Derived{store: store, index: index, log: log, m: m, jobs: make(chan func(), 256)}
 	for range 2 {
 		d.wg.Add(1)
 		go func() {
@@ -69,12 +71,16 @@ func (d *Derived) Get(ctx context.Context, k VariantKey) (Variant, bool) {
 	name := objectName(k)
 	if d.index != nil {
 		if present, known := d.index.Has(ctx, k.Source, name); known && !present {
+			d.m.lookup(layerDerived, resultMiss)
 			return Variant{}, false
 		}
 	}
 	obj, err := d.store.Open(ctx, name)
 	if err != nil {
-		if prism.StatusOf(err) != http.StatusNotFound {
+		if prism.StatusOf(err) == http.StatusNotFound {
+			d.m.lookup(layerDerived, resultMiss)
+		} else {
+			d.m.lookup(layerDerived, resultError)
 			d.log.Warn("derived store read failed", "key", name, "err", err)
 		}
 		return Variant{}, false
@@ -82,9 +88,11 @@ func (d *Derived) Get(ctx context.Context, k VariantKey) (Variant, bool) {
 	defer obj.Close()
 	data, err := storage.ReadAll(obj, maxDerivedBytes)
 	if err != nil {
+		d.m.lookup(layerDerived, resultError)
 		d.log.Warn("derived store read failed", "key", name, "err", err)
 		return Variant{}, false
 	}
+	d.m.lookup(layerDerived, resultHit)
 	ct := obj.Info().ContentType
 	if !strings.HasPrefix(ct, "image/") {
 		ct = sniffContentType(data) // the folder backend records no type

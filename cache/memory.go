@@ -17,6 +17,7 @@ const DefaultMemoryEntries = 100_000
 // ones, after Options.TTL or, for negative entries, Options.MissingTTL.
 type Memory struct {
 	c *otter.Cache[string, memEntry]
+	m *Metrics
 }
 
 // memEntry is a cached Metadata, or a negative entry.
@@ -45,16 +46,18 @@ func NewMemory(maxEntries int, o Options) *Memory {
 			return ttl
 		}),
 	})
-	return &Memory{c: c}
+	return &Memory{c: c, m: o.Metrics}
 }
 
 // Get implements MetadataStore.
 func (s *Memory) Get(_ context.Context, key string) (prism.Metadata, Lookup) {
 	e, ok := s.c.GetIfPresent(key)
-	switch {
-	case !ok:
+	if !ok {
+		s.m.lookup(layerMetadata, resultMiss)
 		return prism.Metadata{}, Miss
-	case e.missing:
+	}
+	s.m.lookup(layerMetadata, resultHit)
+	if e.missing {
 		return prism.Metadata{}, Missing
 	}
 	return e.m, Hit

@@ -1,15 +1,13 @@
-// Package cache keeps what Prism has already worked out — metadata of
-// originals now, rendered variants later — in Redis or in process memory, so
-// the hot path rarely touches storage.
+// Package cache keeps what Prism has already worked out, so that the hot
+// path rarely touches storage or libvips: originals' metadata (in Redis or
+// in process memory) and rendered variants (in process memory and in the
+// shared derived store).
 package cache
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-image/prism"
 )
@@ -57,10 +55,8 @@ type Options struct {
 	MissingTTL time.Duration // negative entries (default 10s)
 	Timeout    time.Duration // per Redis call (default 100ms)
 	Logger     *slog.Logger  // default slog.Default()
-	// Registerer is where the Redis failure counter,
-	// prism_redis_errors_total{op="get|set|delete"}, registers; nil
-	// registers it nowhere.
-	Registerer prometheus.Registerer
+	// Metrics counts lookups and times Redis calls; nil records nothing.
+	Metrics *Metrics
 }
 
 // Defaults of Options.
@@ -86,36 +82,13 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Operation labels of the failure counter.
+// Operation labels of the Redis metrics.
 const (
 	opGet    = "get"
 	opSet    = "set"
 	opDelete = "delete"
+	opPing   = "ping"
 )
-
-// newErrorCounter makes prism_redis_errors_total and registers it with reg,
-// or reuses the one already registered there (several stores may share a
-// registry).
-func newErrorCounter(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "prism_redis_errors_total",
-		Help: "Redis calls of the metadata cache that failed (timeouts, refused connections, errors), by operation.",
-	}, []string{"op"})
-	if reg != nil {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-					c = existing
-				}
-			}
-		}
-	}
-	for _, op := range []string{opGet, opSet, opDelete} {
-		c.WithLabelValues(op) // export zeros, so rates work from the start
-	}
-	return c
-}
 
 var (
 	_ MetadataStore = (*Redis)(nil)

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/prism-image/prism"
@@ -55,9 +54,8 @@ const (
 // many keys pend, every prism:meta:* key is deleted instead. The guard is
 // per process: another process sharing the Redis knows nothing of it.
 type Redis struct {
-	rdb  *redis.Client
-	o    Options
-	errs *prometheus.CounterVec
+	rdb *redis.Client
+	o   Options
 
 	maxPending int
 
@@ -111,7 +109,6 @@ func newRedis(rawURL string, o Options, maxPending int, flushEvery time.Duration
 	r := &Redis{
 		rdb:        redis.NewClient(opt),
 		o:          o,
-		errs:       newErrorCounter(o.Registerer),
 		maxPending: maxPending,
 		pending:    make(map[string]uint64),
 		stop:       make(chan struct{}),
@@ -136,7 +133,12 @@ func (r *Redis) Close() error {
 func (r *Redis) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	return r.rdb.Ping(ctx).Err()
+	defer r.o.Metrics.redisCall(opPing, time.Now())
+	err := r.rdb.Ping(ctx).Err()
+	if err != nil {
+		r.o.Metrics.redisError(opPing)
+	}
+	return err
 }
 
 // Get implements MetadataStore.
@@ -147,24 +149,33 @@ func (r *Redis) Get(ctx context.Context, key string) (prism.Metadata, Lookup) {
 	g := r.gen.Load()
 	if r.dirty.Load() {
 		if clean, _ := r.flush(ctx); !clean {
+			r.o.Metrics.lookup(layerMetadata, resultError)
 			return prism.Metadata{}, Miss
 		}
 		g = r.gen.Load()
 		if r.dirty.Load() {
+			r.o.Metrics.lookup(layerMetadata, resultError)
 			return prism.Metadata{}, Miss
 		}
 	}
+	start := time.Now()
 	b, err := r.rdb.Get(ctx, MetaPrefix+key).Bytes()
+	r.o.Metrics.redisCall(opGet, start)
 	if err != nil {
 		// A caller that gave up is no Redis failure.
-		if !errors.Is(err, redis.Nil) && caller.Err() == nil {
+		switch {
+		case errors.Is(err, redis.Nil):
+			r.o.Metrics.lookup(layerMetadata, resultMiss)
+		case caller.Err() == nil:
 			r.fail(opGet, key, err)
+			r.o.Metrics.lookup(layerMetadata, resultError)
 		}
 		return prism.Metadata{}, Miss
 	}
 	if r.gen.Load() != g {
 		// A write failed while we waited: what we read may be what it
 		// failed to replace.
+		r.o.Metrics.lookup(layerMetadata, resultError)
 		return prism.Metadata{}, Miss
 	}
 	var v struct {
@@ -173,8 +184,10 @@ func (r *Redis) Get(ctx context.Context, key string) (prism.Metadata, Lookup) {
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		r.o.Logger.Warn("redis cache: undecodable entry", "op", opGet, "key", key, "err", err)
+		r.o.Metrics.lookup(layerMetadata, resultError)
 		return prism.Metadata{}, Miss
 	}
+	r.o.Metrics.lookup(layerMetadata, resultHit)
 	if v.Missing {
 		return prism.Metadata{}, Missing
 	}
@@ -227,7 +240,10 @@ func (r *Redis) write(ctx context.Context, op, key string, do func(context.Conte
 			return
 		}
 	}
-	if err := do(ctx); err != nil {
+	start := time.Now()
+	err := do(ctx)
+	r.o.Metrics.redisCall(op, start)
+	if err != nil {
 		r.fail(op, key, err)
 		r.markPending(key)
 	}
@@ -235,7 +251,7 @@ func (r *Redis) write(ctx context.Context, op, key string, do func(context.Conte
 
 // fail logs and counts a failed Redis call.
 func (r *Redis) fail(op, key string, err error) {
-	r.errs.WithLabelValues(op).Inc()
+	r.o.Metrics.redisError(op)
 	r.o.Logger.Warn("redis cache call failed", "op", op, "key", key, "err", err)
 }
 
@@ -321,6 +337,7 @@ func pendingLabel(keys []string) string {
 
 // del deletes the entries of keys, in batches sent in one round trip.
 func (r *Redis) del(ctx context.Context, keys []string) error {
+	defer r.o.Metrics.redisCall(opDelete, time.Now())
 	rkeys := make([]string, len(keys))
 	for i, k := range keys {
 		rkeys[i] = MetaPrefix + k

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/prism-image/prism/internal/testutil"
@@ -172,7 +173,7 @@ func TestRedisDown(t *testing.T) {
 			srv := testutil.StartRedis(t)
 			reg := prometheus.NewRegistry()
 			var logs logBuffer
-			s := newTestRedis(t, srv.URL(), Options{Timeout: testTimeout, Logger: logs.logger(), Registerer: reg},
+			s := newTestRedis(t, srv.URL(), Options{Timeout: testTimeout, Logger: logs.logger(), Metrics: NewMetrics(reg)},
 				defaultMaxPending, defaultFlushEvery)
 			ctx := context.Background()
 			s.Set(ctx, meta("a.jpg", "v1"))
@@ -496,13 +497,15 @@ func countKeys(t *testing.T, c *redis.Client, pattern string) int {
 	return n
 }
 
-// TestRedisSharedRegistry has two stores count their failures in one
-// counter, as two stores in one process would.
-func TestRedisSharedRegistry(t *testing.T) {
+// TestRedisSharedMetrics has two stores count their failures in one
+// counter, as two stores in one process would, and their lookups and call
+// times beside it.
+func TestRedisSharedMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	url := fmt.Sprintf("redis://127.0.0.1:%d/0", testutil.FreePort(t))
 	var logs logBuffer
-	o := Options{Timeout: testTimeout, Registerer: reg, Logger: logs.logger()}
+	m := NewMetrics(reg)
+	o := Options{Timeout: testTimeout, Metrics: m, Logger: logs.logger()}
 	a := newTestRedis(t, url, o, defaultMaxPending, defaultFlushEvery)
 	b := newTestRedis(t, url, o, defaultMaxPending, defaultFlushEvery)
 	a.Get(context.Background(), "x")
@@ -512,5 +515,25 @@ func TestRedisSharedRegistry(t *testing.T) {
 	}
 	if n := errorCount(t, reg, "set"); n != 0 {
 		t.Errorf(`prism_redis_errors_total{op="set"} = %v, want 0`, n)
+	}
+	if n := promtestutil.ToFloat64(m.requests.WithLabelValues(layerMetadata, resultError)); n != 2 {
+		t.Errorf(`prism_cache_requests_total{layer="metadata",result="error"} = %v, want 2`, n)
+	}
+	if n := promtestutil.CollectAndCount(m.redisDuration, "prism_redis_duration_seconds"); n != 4 {
+		t.Errorf("prism_redis_duration_seconds has %d series, want one per operation", n)
+	}
+	h, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range h {
+		if mf.GetName() != "prism_redis_duration_seconds" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			if s.GetLabel()[0].GetValue() == opGet && s.GetHistogram().GetSampleCount() != 2 {
+				t.Errorf(`prism_redis_duration_seconds{op="get"} counted %d calls, want 2`, s.GetHistogram().GetSampleCount())
+			}
+		}
 	}
 }

@@ -32,13 +32,14 @@ const entryOverhead = 256
 type Variants struct {
 	c        *otter.Cache[string, Variant]
 	maxEntry int
+	m        *Metrics
 }
 
 // NewVariants returns a cache holding at most maxBytes of variants. A
 // variant over an eighth of that is not cached: one image must not flush
-// the hot set.
-func NewVariants(maxBytes int64) *Variants {
-	return &Variants{
+// the hot set. m, when not nil, counts its lookups and exports its size.
+func NewVariants(maxBytes int64, m *Metrics) *Variants {
+	v := &Variants{
 		c: otter.Must(&otter.Options[string, Variant]{
 			MaximumWeight: uint64(maxBytes),
 			Weigher: func(key string, v Variant) uint32 {
@@ -46,11 +47,22 @@ func NewVariants(maxBytes int64) *Variants {
 			},
 		}),
 		maxEntry: int(maxBytes / 8),
+		m:        m,
 	}
+	m.watch(v)
+	return v
 }
 
 // Get returns the variant cached for k.
-func (v *Variants) Get(k VariantKey) (Variant, bool) { return v.c.GetIfPresent(k.String()) }
+func (v *Variants) Get(k VariantKey) (Variant, bool) {
+	val, ok := v.c.GetIfPresent(k.String())
+	if ok {
+		v.m.lookup(layerMemory, resultHit)
+	} else {
+		v.m.lookup(layerMemory, resultMiss)
+	}
+	return val, ok
+}
 
 // Set caches val for k.
 func (v *Variants) Set(k VariantKey, val Variant) {

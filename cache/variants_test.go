@@ -15,7 +15,7 @@ import (
 
 func TestVariantsStayWithinBytes(t *testing.T) {
 	const bound = 1 << 20
-	v := NewVariants(bound)
+	v := NewVariants(bound, nil)
 	for i := range 2000 {
 		v.Set(VariantKey{Source: fmt.Sprintf("src/%d.jpg", i%50), ID: fmt.Sprint(i)}, Variant{Data: make([]byte, 10_000), ContentType: "image/jpeg"})
 		if got := v.Bytes(); got > bound {
@@ -33,7 +33,7 @@ func TestVariantsStayWithinBytes(t *testing.T) {
 }
 
 func TestVariantsInvalidate(t *testing.T) {
-	v := NewVariants(1 << 20)
+	v := NewVariants(1<<20, nil)
 	keys := []VariantKey{{"a.jpg", "1"}, {"a.jpg", "2"}, {"a.jpg/x", "3"}, {"a.jpgx", "4"}, {"b.jpg", "5"}}
 	for _, k := range keys {
 		v.Set(k, Variant{Data: []byte(k.ID)})
@@ -74,7 +74,7 @@ func TestDerived(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			d := NewDerived(tt.store, tt.index, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d := NewDerived(tt.store, tt.index, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			source := "up/" + tt.name + "/cat.jpg"
 			webp := VariantKey{Source: source, ID: `"aa11"`}
 			avif := VariantKey{Source: source, ID: `"bb22"`}
@@ -87,7 +87,7 @@ func TestDerived(t *testing.T) {
 			d.SaveAsync(avif, Variant{Data: testutil.ReadTestImage(t, "pitm.avif"), ContentType: "image/avif"})
 			d.SaveAsync(other, Variant{Data: []byte("GIF89a"), ContentType: "image/gif"})
 			d.Close() // waits for the writes
-			d = NewDerived(tt.store, tt.index, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			d = NewDerived(tt.store, tt.index, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 			defer d.Close()
 
 			got, ok := d.Get(ctx, webp)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-image/prism/internal/safe"
 	"github.com/prism-image/prism/storage"
@@ -33,6 +34,33 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// Attempts bounds the tries of one batch before it is given up (logged).
 	Attempts int
+	// Metrics counts the invalidations; nil: they are not counted.
+	Metrics *Metrics
+}
+
+// Metrics counts invalidation batches by how they ended, in
+// prism_cdn_invalidations_total: ok (at the first try), retried (created
+// after failed tries) or failed (given up). It exists without a
+// distribution too, so that dashboards find the series.
+type Metrics struct{ sent *prometheus.CounterVec }
+
+// NewMetrics registers the invalidation counter with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "prism_cdn_invalidations_total",
+		Help: "CloudFront invalidation batches by outcome: ok at the first try, retried (created after failed tries), failed (given up).",
+	}, []string{"result"})}
+	reg.MustRegister(m.sent)
+	for _, r := range []string{"ok", "retried", "failed"} {
+		m.sent.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *Metrics) count(result string) {
+	if m != nil {
+		m.sent.WithLabelValues(result).Inc()
+	}
 }
 
 func (o Options) withDefaults() Options {
@@ -188,10 +216,16 @@ func (c *CloudFront) send(paths []string, stop <-chan struct{}) {
 		cancel()
 		if err == nil {
 			c.log.Info("cdn invalidation created", "distribution", c.distribution, "paths", len(paths), "id", aws.ToString(out.Invalidation.Id))
+			if attempt == 1 {
+				c.o.Metrics.count("ok")
+			} else {
+				c.o.Metrics.count("retried")
+			}
 			return
 		}
 		if attempt >= c.o.Attempts {
 			c.log.Error("cdn invalidation failed; giving up", "distribution", c.distribution, "paths", paths, "attempts", attempt, "err", err)
+			c.o.Metrics.count("failed")
 			return
 		}
 		delay := time.Duration(float64(c.o.Backoff) * math.Pow(2, float64(attempt-1)))
@@ -201,6 +235,7 @@ func (c *CloudFront) send(paths []string, stop <-chan struct{}) {
 		select {
 		case <-time.After(delay):
 		case <-stop:
+			c.o.Metrics.count("failed")
 			return
 		}
 	}

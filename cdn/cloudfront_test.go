@@ -21,6 +21,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const (
@@ -189,5 +191,35 @@ func TestPath(t *testing.T) {
 		if got := Path(key); got != want {
 			t.Errorf("Path(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// prism_cdn_invalidations_total tells batches created at once, created
+// after retries, and given up.
+func TestInvalidationMetrics(t *testing.T) {
+	tests := []struct {
+		name     string
+		failures int
+		attempts int
+		want     map[string]float64
+	}{
+		{"first try", 0, 3, map[string]float64{"ok": 1, "retried": 0, "failed": 0}},
+		{"after retries", 2, 3, map[string]float64{"ok": 0, "retried": 1, "failed": 0}},
+		{"given up", 5, 2, map[string]float64{"ok": 0, "retried": 0, "failed": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			m := NewMetrics(reg)
+			fake := &fakeCloudFront{t: t, failures: tt.failures}
+			c := newTestCloudFront(t, fake, Options{Window: 10 * time.Millisecond, Backoff: 10 * time.Millisecond, Attempts: tt.attempts, Metrics: m})
+			c.Invalidate(context.Background(), "x.jpg")
+			c.Close(context.Background()) // sends what is pending, retries included
+			for result, want := range tt.want {
+				if got := promtestutil.ToFloat64(m.sent.WithLabelValues(result)); got != want {
+					t.Errorf("result %q: %v, want %v", result, got, want)
+				}
+			}
+		})
 	}
 }

@@ -64,6 +64,10 @@ type Config struct {
 
 	SigningKey               string
 	CloudFrontDistributionID string
+
+	MetricsAddr         string
+	CloudWatchEMF       bool
+	CloudWatchNamespace string
 }
 
 // WorkerCount is the number of pipelines that run at once: by default two
@@ -139,6 +143,9 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "time any image work (transform, analysis, upload check) may take, queueing included, before libvips stops and the answer is 503")
 	fs.StringVar(&c.SigningKey, "signing-key", "", "when set, transform URLs must carry s=, an HMAC-SHA256 signature with this key")
 	fs.StringVar(&c.CloudFrontDistributionID, "cloudfront-distribution-id", "", "CloudFront distribution to invalidate when an original changes")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", ":9464", "address of the Prometheus metrics listener (GET /metrics), apart from the image port; empty: no listener")
+	fs.BoolVar(&c.CloudWatchEMF, "cloudwatch-emf", false, "write CloudWatch Embedded Metric Format lines to the log, one per request (on by default in Lambda)")
+	fs.StringVar(&c.CloudWatchNamespace, "cloudwatch-namespace", "Prism", "CloudWatch namespace of the EMF metrics")
 }
 
 // Load reads the configuration from args (without the program name) and
@@ -150,11 +157,8 @@ func Load(args []string, out io.Writer) (Config, error) {
 	fs.SetOutput(io.Discard)
 	c.flags(fs)
 	fs.Usage = func() { PrintUsage(out, fs) }
+	// On -h, flag calls fs.Usage itself.
 	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(EnvPrefix))
-	if errors.Is(err, flag.ErrHelp) {
-		PrintUsage(out, fs)
-		return c, err
-	}
 	if err != nil {
 		return c, err
 	}
@@ -194,6 +198,9 @@ func (c Config) validate() error {
 	// govips passes no AVIF effort of 0 on: libvips would use its default, 4.
 	if c.AVIFEffort < 1 || c.AVIFEffort > 9 {
 		errs = append(errs, fmt.Errorf("avif-effort must be from 1 to 9, not %d", c.AVIFEffort))
+	}
+	if c.CloudWatchEMF && (c.CloudWatchNamespace == "" || strings.HasPrefix(c.CloudWatchNamespace, "AWS/")) {
+		errs = append(errs, fmt.Errorf("cloudwatch-namespace must be set, and not start with AWS/"))
 	}
 	if c.WebPEffort < 0 || c.WebPEffort > 6 {
 		errs = append(errs, fmt.Errorf("webp-effort must be from 0 to 6, not %d", c.WebPEffort))

@@ -102,6 +102,9 @@ func TestHostileDeadline(t *testing.T) {
 			t.Fatalf("SVG rasterisers still running a second after the 503: %v", testutil.Children(t, p.Cmd.Process.Pid))
 		}
 	}
+	if n := scrape(t, p).Value("prism_render_rejected_total", testutil.Labels{"reason": "timeout"}); n != 4 {
+		t.Errorf(`prism_render_rejected_total{reason="timeout"} = %v after four 503s, want 4`, n)
+	}
 }
 
 // want is what every answer to a hostile request must be.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,15 +16,24 @@ import (
 	"github.com/prism-image/prism/internal/testutil"
 )
 
-// pipelineRuns reads prism_pipeline_runs_total from a server's /metrics.
+// pipelineRuns reads prism_pipeline_runs_total from a server's metrics.
 func pipelineRuns(t *testing.T, p *testutil.Process) int {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^prism_pipeline_runs_total (\d+)`).FindSubmatch(get(t, p.URL+"/metrics").body)
-	if m == nil {
-		t.Fatal("no prism_pipeline_runs_total in /metrics")
+	s := scrape(t, p)
+	if !s.Has("prism_pipeline_runs_total", nil) {
+		t.Fatal("no prism_pipeline_runs_total in the metrics")
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(s.Value("prism_pipeline_runs_total", nil))
+}
+
+// scrape reads a server's metrics listener.
+func scrape(t *testing.T, p *testutil.Process) testutil.Scrape {
+	t.Helper()
+	s, err := testutil.ScrapeMetrics(p.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Many identical requests at once render once, and all get the same bytes.

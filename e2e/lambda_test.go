@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -360,6 +361,41 @@ func TestLambda(t *testing.T) {
 		original := f.http(t, v2Event(t, "function-url.json", "GET", "/lambda/flowers.jpeg", ""))
 		if original.status != http.StatusOK || !original.base64 || !bytes.Equal(original.body, flowers) || original.header.Get("X-Prism-Cache") != "original" {
 			t.Errorf("original: %d, base64 %v, %d bytes, %v", original.status, original.base64, len(original.body), original.header)
+		}
+	})
+
+	// Lambda writes CloudWatch EMF lines by default, and a request without
+	// X-Request-ID carries the invocation's ID.
+	t.Run("CloudWatch metrics", func(t *testing.T) {
+		a := f.http(t, v2Event(t, "function-url.json", "GET", "/lambda/flowers.jpeg", "w=210"))
+		wantImage(t, a, "jpeg", 210, 118)
+		id := a.header.Get("X-Request-ID")
+		if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+			t.Errorf("X-Request-ID %q, want the invocation's ID", id)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			var found map[string]any
+			for _, line := range strings.Split(f.proc.Output(), "\n") {
+				if strings.Contains(line, `"_aws"`) && strings.Contains(line, id) {
+					root, err := testutil.CheckEMF([]byte(line))
+					if err != nil {
+						t.Fatalf("%v:\n%s", err, line)
+					}
+					found = root
+				}
+			}
+			if found != nil {
+				directive := found["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+				if directive["Namespace"] != "Prism" || found["Route"] != "transform" || found["Code"] != "200" || found["Cache"] != "miss" || found["OutputBytes"] != float64(len(a.body)) {
+					t.Errorf("EMF line %v", found)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no EMF line for request %s in:\n%s", id, f.proc.Output())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 

@@ -35,6 +35,9 @@ func TestSourceByteLimit(t *testing.T) {
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), `"source_too_large"`) {
 		t.Errorf("source over the byte limit: status %d %s", res.StatusCode, res.body)
 	}
+	if n := scrape(t, p).Value("prism_render_rejected_total", testutil.Labels{"reason": "too_large"}); n != 1 {
+		t.Errorf(`prism_render_rejected_total{reason="too_large"} = %v, want 1`, n)
+	}
 	// Originals are streamed, never buffered, so the limit does not apply.
 	if res := get(t, p.URL+"/img/2569067123_aca715a2ee_o.jpg"); res.StatusCode != http.StatusOK {
 		t.Errorf("original over the transform limit: status %d", res.StatusCode)
@@ -81,6 +84,7 @@ func TestStorageFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := append(minio.Env(), "AWS_ENDPOINT_URL_S3="+tt.endpoint, "PRISM_STORAGE_TIMEOUT=1s", "AWS_MAX_ATTEMPTS=1")
 			p := startServer(t, env...)
+			before := scrape(t, p)
 			for _, path := range []string{"/img/flowers.jpeg?w=100", "/img/flowers.jpeg"} {
 				start := time.Now()
 				res := get(t, p.URL+path)
@@ -92,6 +96,17 @@ func TestStorageFailures(t *testing.T) {
 				}
 				if d := time.Since(start); d > 15*time.Second {
 					t.Errorf("%s took %v", path, d)
+				}
+			}
+			// The transform's stat and the original's open failed.
+			after := scrape(t, p)
+			for _, op := range []string{"stat", "open"} {
+				l := testutil.Labels{"backend": "s3", "op": op}
+				if n := after.Value("prism_storage_errors_total", l) - before.Value("prism_storage_errors_total", l); n != 1 {
+					t.Errorf("prism_storage_errors_total%s grew by %v, want 1", l, n)
+				}
+				if n := after.Value("prism_storage_duration_seconds", l) - before.Value("prism_storage_duration_seconds", l); n != 1 {
+					t.Errorf("prism_storage_duration_seconds%s counted %v calls, want 1", l, n)
 				}
 			}
 		})

@@ -41,14 +41,11 @@ func (f Format) ContentType() string {
 	return "application/octet-stream"
 }
 
+// OutputFormats are the formats Prism encodes.
+var OutputFormats = []Format{JPEG, PNG, WebP, AVIF, GIF}
+
 // IsOutput reports whether Prism encodes f.
-func (f Format) IsOutput() bool {
-	switch f {
-	case JPEG, PNG, WebP, AVIF, GIF:
-		return true
-	}
-	return false
-}
+func (f Format) IsOutput() bool { return slices.Contains(OutputFormats, f) }
 
 // animates reports whether f can carry several frames on output.
 func (f Format) animates() bool { return f == GIF || f == WebP }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/davidbyttow/govips/v2/vips"
 
@@ -55,6 +56,11 @@ type Encoded struct {
 	Format        Format
 	Width, Height int // one frame
 	Frames        int
+	// Decode, Process and Encode are the time spent opening the source,
+	// setting the operations up, and encoding. libvips pulls pixels
+	// through the whole pipeline as the encoder asks for them, so Encode
+	// holds most of the decoding and resizing too.
+	Decode, Process, Encode time.Duration
 }
 
 // Processor runs transforms. It is safe for concurrent use.
@@ -143,20 +149,26 @@ func (t *Transform) Memory() int64 {
 func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 	var enc *Encoded
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
+		start := time.Now()
 		img, err := load(ctx, t.src, t.h, t.plan, t.frames)
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
+		loaded := time.Now()
 		if err := render(img, t.h, t.plan, t.frames, t.out, t.o); err != nil {
 			return err
 		}
+		planned := time.Now()
 		data, err := t.p.save(img, t.out, t.p.quality(t.out, t.o), t.keepsPalette(img))
 		if err != nil {
 			return err
 		}
-		enc = &Encoded{Data: data, Format: t.out, Width: img.Width(), Height: img.Height() / t.frames, Frames: t.frames}
+		enc = &Encoded{
+			Data: data, Format: t.out, Width: img.Width(), Height: img.Height() / t.frames, Frames: t.frames,
+			Decode: loaded.Sub(start), Process: planned.Sub(loaded), Encode: time.Since(planned),
+		}
 		return nil
 	})
 	return enc, err

@@ -52,3 +52,14 @@ func Health() error {
 	}
 	return nil
 }
+
+// Version is the libvips version, x.y.z.
+func Version() string { return vips.Version }
+
+// TrackedMemory is the memory libvips holds now for pixels and buffers, by
+// its own count.
+func TrackedMemory() int64 {
+	var s vips.MemoryStats
+	vips.ReadVipsMemStats(&s)
+	return s.Mem
+}

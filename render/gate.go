@@ -18,6 +18,7 @@ type gate struct {
 	slots    *semaphore.Weighted
 	capacity int64        // workers + queue
 	inside   atomic.Int64 // running or waiting
+	running  atomic.Int64
 	memory   *semaphore.Weighted
 	budget   int64
 }
@@ -46,6 +47,8 @@ func (g *gate) do(ctx context.Context, fn func()) error {
 		return errDeadline()
 	}
 	defer g.slots.Release(1)
+	g.running.Add(1)
+	defer g.running.Add(-1)
 	fn()
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/prism-image/prism"
@@ -37,6 +38,8 @@ type Config struct {
 	// MemoryBudget bounds the pixel memory (libvips' estimate of it) that
 	// running work may hold at once.
 	MemoryBudget int64
+	// Registerer is where the image work's metrics register; nil: nowhere.
+	Registerer prometheus.Registerer
 }
 
 // Layer names what answered a request.
@@ -60,8 +63,9 @@ type Renderer struct {
 	derived  *cache.Derived // nil: none configured
 	log      *slog.Logger
 
-	gate   *gate
-	flight singleflight.Group
+	gate    *gate
+	flight  singleflight.Group
+	metrics *metrics
 
 	// root is the parent of every piece of work; Close cancels it.
 	root     context.Context
@@ -77,9 +81,10 @@ type Renderer struct {
 // proc and keeping renderings in variants and, when not nil, derived.
 func New(cfg Config, cat *catalog.Catalog, proc *imaging.Processor, variants *cache.Variants, derived *cache.Derived, log *slog.Logger) *Renderer {
 	root, stop := context.WithCancelCause(context.Background())
+	g := newGate(cfg.Workers, cfg.Queue, cfg.MemoryBudget)
 	return &Renderer{
 		cfg: cfg, catalog: cat, proc: proc, variants: variants, derived: derived, log: log,
-		gate: newGate(cfg.Workers, cfg.Queue, cfg.MemoryBudget),
+		gate: g, metrics: newMetrics(cfg.Registerer, g),
 		root: root, stopWork: stop,
 	}
 }
@@ -112,7 +117,7 @@ func (r *Renderer) begin(parent context.Context) (work context.Context, end func
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, nil, prism.Fail(prism.CodeUnavailable, "the server is shutting down; retry shortly")
+		return nil, nil, prism.Fail(prism.CodeUnavailable, "the server is shutting down; retry shortly").WithCause(errShutdown)
 	}
 	r.work.Add(1)
 	ctx, cancel := context.WithTimeout(r.root, r.cfg.Timeout)

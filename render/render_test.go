@@ -67,7 +67,7 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newFixtureOn(t, cfg, store, cache.NewDerived(dstore, nil, quiet))
+	return newFixtureOn(t, cfg, store, cache.NewDerived(dstore, nil, quiet, nil))
 }
 
 // newFixtureOn is a fixture over given stores: a second process, say,
@@ -89,7 +89,7 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 	if cfg.MemoryBudget == 0 {
 		cfg.MemoryBudget = 512 << 20
 	}
-	variants := cache.NewVariants(64 << 20)
+	variants := cache.NewVariants(64<<20, nil)
 	reads := &countingStore{Storage: store}
 	cat := catalog.New(reads, cache.NewMemory(1000, cache.Options{}), catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute}, variants, derived)
 	r := New(cfg, cat, imaging.NewProcessor(imaging.DefaultConfig), variants, derived, quiet)

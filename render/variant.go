@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
-
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/imaging"
@@ -42,6 +39,9 @@ type Result struct {
 	VariantKey  cache.VariantKey
 	Layer       Layer
 	NotModified bool
+	// Stages is where the time of the render that made Data went; zero
+	// unless Layer is LayerMiss and Data is set.
+	Stages Stages
 }
 
 // Variant answers a transform: from cached metadata when the client holds
@@ -49,6 +49,11 @@ type Result struct {
 // identical request in flight. A remembered miss fails with Result.Layer
 // LayerMissing; other failures carry no Result.
 func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, error) {
+	res, err := r.variant(ctx, req)
+	return res, r.metrics.refused(err)
+}
+
+func (r *Renderer) variant(ctx context.Context, req VariantRequest) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 
@@ -99,7 +104,7 @@ func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, LayerMiss
+	res.Data, res.ContentType, res.Layer, res.Stages = v.Data, v.ContentType, LayerMiss, v.stages
 	return res, nil
 }
 
@@ -135,33 +140,39 @@ func (r *Renderer) cached(ctx context.Context, k cache.VariantKey) (cache.Varian
 	return cache.Variant{}, "", false
 }
 
-// pipelineRuns counts renderings: with the variant caches and merging in
-// front, it grows by one per distinct variant a process renders.
-var pipelineRuns = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "prism_pipeline_runs_total",
-	Help: "Images rendered by the libvips pipeline.",
-})
+// rendered is a variant just rendered, and where the time went.
+type rendered struct {
+	cache.Variant
+	stages Stages
+}
 
 // render runs the pipeline once for all identical requests in flight.
 // known is the source's cached metadata, nil when it has none.
-func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (cache.Variant, error) {
+func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (rendered, error) {
+	asked := time.Now()
 	v, err := r.merged(ctx, "variant\x00"+k.String(), func(work context.Context) (any, error) {
-		return r.renderNow(work, k, info, known, req)
+		return r.renderNow(work, asked, k, info, known, req)
 	})
 	if err != nil {
-		return cache.Variant{}, err
+		return rendered{}, err
 	}
-	return v.(cache.Variant), nil
+	return v.(rendered), nil
 }
 
 // renderNow reads the source and transforms it, caching the result, and
-// learns the source's metadata if it is new or has changed.
-func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (cache.Variant, error) {
-	pipelineRuns.Inc()
+// learns the source's metadata if it is new or has changed. asked is when
+// the work was asked for: it has waited for a worker since.
+func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (rendered, error) {
+	r.metrics.runs.Inc()
+	var st Stages
+	fetching := time.Now()
+	st.Queue = fetching.Sub(asked)
 	src, current, err := r.catalog.ReadAll(ctx, k.Source, r.cfg.MaxSourceBytes)
 	if err != nil {
-		return cache.Variant{}, err
+		return rendered{}, err
 	}
+	st.Fetch = time.Since(fetching)
+	r.metrics.sourceBytes.Observe(float64(len(src)))
 	// The header is read once: from the metadata when it describes these
 	// very bytes, else from them.
 	learning := known == nil || known.ETag != current.ETag
@@ -173,18 +184,22 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 	}
 	if err != nil {
 		r.learnFailure(ctx, known != nil, k.Source, err)
-		return cache.Variant{}, err
+		return rendered{}, err
 	}
+	reserving := time.Now()
 	release, err := r.gate.reserve(ctx, t.Memory())
 	if err != nil {
-		return cache.Variant{}, err
+		return rendered{}, err
 	}
 	defer release()
+	st.Queue += time.Since(reserving)
 	out, err := t.Run(ctx)
 	if err != nil {
 		r.learnFailure(ctx, known != nil, k.Source, err)
-		return cache.Variant{}, err
+		return rendered{}, err
 	}
+	st.Decode, st.Process, st.Encode = out.Decode, out.Process, out.Encode
+	r.metrics.rendered(out.Format, st, len(out.Data))
 	if learning {
 		// An original that reached storage without the API, or changed
 		// there: its metadata from this render, with no second read.
@@ -203,7 +218,7 @@ func (r *Renderer) renderNow(ctx context.Context, k cache.VariantKey, info stora
 			r.derived.SaveAsync(k, v)
 		}
 	}
-	return v, nil
+	return rendered{Variant: v, stages: st}, nil
 }
 
 // variantETag is a strong validator for one rendering: the source's

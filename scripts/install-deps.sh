@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Prism needs from the system: libvips and pkg-config; with
-# "test" what the tests run against (redis-server, butteraugli), and with
+# "test" what the tests run against (redis-server, butteraugli, and promtool
+# from Debian's prometheus package, which lints a live scrape), and with
 # "bench" what the benchmarks need (butteraugli). Debian and Ubuntu
 # get apt-get, with sudo when not root; elsewhere it says what to install.
 set -euo pipefail
@@ -10,6 +11,7 @@ pkg-config --exists vips 2>/dev/null || missing+=(libvips-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if [ "${1:-}" = "test" ]; then
   command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 # The benchmarks' judge of image quality (benchmarks/quality), which the
 # tests smoke-test too.

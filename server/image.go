@@ -36,8 +36,10 @@ func (s *Server) image(c echo.Context) error {
 	}
 	c.Set(logParams, opts.Canonical())
 	if opts.IsZero() {
+		c.Set(logRoute, routeOriginal)
 		return s.original(c, key)
 	}
+	c.Set(logRoute, routeTransform)
 	if s.cfg.SigningKey != nil {
 		if err := s.checkSignature(r); err != nil {
 			return err
@@ -81,6 +83,7 @@ func (s *Server) variant(c echo.Context, key string, opts imaging.Options) error
 	if res.NotModified {
 		return c.NoContent(http.StatusNotModified)
 	}
+	c.Set(logVariant, res)
 	if rec, ok := c.Response().Writer.(ResultRecorder); ok {
 		rec.RecordVariant(res)
 	}

@@ -12,13 +12,16 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/render"
 )
 
 // Keys of what a handler tells the request log.
 const (
-	logKey    = "prism.key"
-	logParams = "prism.params"
-	logCache  = "prism.cache"
+	logKey     = "prism.key"
+	logParams  = "prism.params"
+	logCache   = "prism.cache"
+	logRoute   = "prism.route"   // transform or original, once the query is read
+	logVariant = "prism.variant" // the render.Result answered
 )
 
 // errorCacheControl keeps failures short-lived at the CDN and in browsers:
@@ -106,33 +109,66 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// logRequests writes one JSON line per request. Being outermost, it also
-// sets the headers every response carries.
+// logRequests writes one JSON line per request and counts it in the
+// request metrics. Being outermost, it also sets the headers every response
+// carries: X-Content-Type-Options and X-Request-ID.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+		id := requestID(c.Request())
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Request-ID", id)
 		err := next(c)
 		if err != nil {
 			c.Error(err) // write the response now, so the log sees its status
 		}
 		res := c.Response()
+		rec := RequestRecord{
+			ID: id, Route: routeOf(c), Method: c.Request().Method, Status: res.Status,
+			Cache: str(c.Get(logCache)), Duration: time.Since(start),
+		}
+		if rec.Cache == "" {
+			rec.Cache = noCache
+		}
 		attrs := []slog.Attr{
-			slog.String("method", c.Request().Method),
+			slog.String("request_id", rec.ID),
+			slog.String("route", rec.Route),
+			slog.String("method", rec.Method),
 			slog.String("key", str(c.Get(logKey))),
 			slog.String("params", str(c.Get(logParams))),
-			slog.Int("status", res.Status),
+			slog.Int("status", rec.Status),
 			slog.Int64("bytes", res.Size),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("cache", str(c.Get(logCache))),
+			slog.Float64("duration_ms", milliseconds(rec.Duration)),
+			slog.String("cache", rec.Cache),
+		}
+		if v, ok := c.Get(logVariant).(render.Result); ok && v.Data != nil {
+			rec.OutputBytes = len(v.Data)
+			attrs = append(attrs, slog.Int("output_bytes", rec.OutputBytes))
+			if v.Layer == render.LayerMiss {
+				rec.Rendered, rec.Stages = true, v.Stages
+				attrs = append(attrs,
+					slog.Float64("queue_ms", milliseconds(v.Stages.Queue)),
+					slog.Float64("fetch_ms", milliseconds(v.Stages.Fetch)),
+					slog.Float64("decode_ms", milliseconds(v.Stages.Decode)),
+					slog.Float64("process_ms", milliseconds(v.Stages.Process)),
+					slog.Float64("encode_ms", milliseconds(v.Stages.Encode)))
+			}
 		}
 		if err != nil {
 			attrs = append(attrs, slog.String("err", err.Error()))
 		}
 		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
+		s.metrics.observe(rec)
+		if s.cfg.Observe != nil {
+			s.cfg.Observe(rec)
+		}
 		return nil
 	}
 }
+
+// milliseconds is d in milliseconds, to the microsecond.
+func milliseconds(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func str(v any) string {
 	s, _ := v.(string)

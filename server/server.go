@@ -1,6 +1,6 @@
 // Package server is Prism's HTTP face: the URL API (GET and HEAD of
 // /{key}?params), the upload API, the health check, caching headers, JSON
-// errors and request logs. It maps requests to the render package, which
+// errors, request IDs, request logs and request metrics. It maps requests to the render package, which
 // does the work, and its results back to responses; it is the one
 // http.Handler that both the long-running server and the Lambda entry point
 // serve.
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/render"
@@ -31,6 +31,11 @@ type Config struct {
 	PublicURL      string        // base of the URLs the upload API answers; "": from the request
 	PresignExpiry  time.Duration // lifetime of direct-upload forms
 	SigningKey     []byte        // when set, transform URLs must be signed (urlsign)
+	// Registerer is where the request metrics register; nil: nowhere.
+	Registerer prometheus.Registerer
+	// Observe, when set, is told of every answered request (CloudWatch
+	// metrics).
+	Observe func(RequestRecord)
 }
 
 // Server answers the URL API and the upload API.
@@ -41,16 +46,17 @@ type Server struct {
 	log          *slog.Logger
 	echo         *echo.Echo
 	cacheControl string
+	metrics      *requestMetrics
 }
 
 // ReservedPrefixes start the routes Prism itself answers; no key may start
 // with one.
-var ReservedPrefixes = []string{"v1/", "healthz", "metrics", ".prism/"}
+var ReservedPrefixes = []string{"v1/", "healthz", ".prism/"}
 
 // New returns a Server answering with the work of r.
 func New(cfg Config, r *render.Renderer, log *slog.Logger) *Server {
 	s := &Server{
-		cfg: cfg, render: r, log: log,
+		cfg: cfg, render: r, log: log, metrics: newRequestMetrics(cfg.Registerer),
 		cacheControl: fmt.Sprintf("public, max-age=%d, s-maxage=%d", int(cfg.BrowserTTL.Seconds()), int(cfg.CDNTTL.Seconds())),
 	}
 	e := echo.New()
@@ -59,7 +65,6 @@ func New(cfg Config, r *render.Renderer, log *slog.Logger) *Server {
 	e.Use(s.logRequests, s.recoverPanics, refuseOptions)
 	e.GET("/healthz", s.health)
 	e.HEAD("/healthz", s.health)
-	e.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
 	s.routeUploadAPI(e.Group("/v1"))
 	e.GET("/*", s.image)
 	e.HEAD("/*", s.image)

@@ -53,7 +53,7 @@ func initialise(args []string) (*awslambda.Handler, error) {
 	// the logs at the end of each.
 	out := app.NewLogWriter(os.Stdout, 100*time.Millisecond)
 	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	prism, err := app.New(context.Background(), cfg, log)
+	prism, err := app.New(context.Background(), cfg, log, out)
 	if err != nil {
 		return nil, err
 	}

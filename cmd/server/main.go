@@ -1,5 +1,6 @@
 // Command server runs Prism as a long-lived HTTP service: it loads the
-// configuration, assembles Prism and serves it until SIGTERM, then drains
+// configuration, assembles Prism and serves it (and its Prometheus metrics,
+// on a listener of their own) until SIGTERM, then drains
 // in-flight requests and image work, stops what outlives the drain, and
 // shuts libvips down last.
 //
@@ -61,7 +62,7 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	prism, err := app.New(ctx, cfg, log)
+	prism, err := app.New(ctx, cfg, log, out)
 	if err != nil {
 		return err
 	}
@@ -69,6 +70,15 @@ func run(args []string) error {
 	if err != nil {
 		prism.Close(context.Background())
 		return err
+	}
+	if cfg.MetricsAddr != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsAddr, prism.Metrics, log)
+		if err != nil {
+			ln.Close()
+			prism.Close(context.Background())
+			return err
+		}
+		defer stopMetrics()
 	}
 	idle, stopIdle := context.WithCancel(context.Background())
 	defer stopIdle()
@@ -114,6 +124,24 @@ func run(args []string) error {
 	prism.Close(drain)
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves the Prometheus metrics at GET /metrics on a listener
+// of their own, so that they are not public on the image port, until stop.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{
+		Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
 
 // health checks the server that the configuration describes, for container

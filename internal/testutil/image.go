@@ -146,3 +146,6 @@ func ReadTestImage(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// VipsVersion is the version of the libvips the tests run with.
+func VipsVersion() string { return vips.Version }

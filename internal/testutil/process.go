@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -28,8 +29,11 @@ func BuildBinary(pkg, dir string) (string, error) {
 // Process is a running server binary.
 type Process struct {
 	URL string
-	Cmd *exec.Cmd
-	out *SyncBuffer
+	// MetricsURL is the Prometheus listener's base URL, for a Prism started
+	// by StartServer.
+	MetricsURL string
+	Cmd        *exec.Cmd
+	out        *SyncBuffer
 }
 
 // Output is everything the process wrote to stdout and stderr so far.
@@ -44,10 +48,26 @@ func (p *Process) Stop() {
 	_ = p.Cmd.Wait()
 }
 
-// StartServer runs bin listening on a free loopback port with env added to
-// the test's environment, and waits until GET /healthz answers 200.
+// StartServer runs bin listening on a free loopback port, and its metrics
+// on another, with env added to the test's environment (env may set
+// PRISM_METRICS_ADDR itself), and waits until GET /healthz answers 200.
 func StartServer(bin string, env ...string) (*Process, error) {
-	return Launch(bin, "PRISM_ADDR", "/healthz", env...)
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	metrics := "127.0.0.1:" + strconv.Itoa(port)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PRISM_METRICS_ADDR="); ok {
+			metrics = v
+		}
+	}
+	p, err := Launch(bin, "PRISM_ADDR", "/healthz", append([]string{"PRISM_METRICS_ADDR=" + metrics}, env...)...)
+	if err != nil {
+		return nil, err
+	}
+	p.MetricsURL = "http://" + metrics
+	return p, nil
 }
 
 // Launch runs the server bin with env added to the test's environment,
