@@ -35,8 +35,13 @@ const (
 	CodeForbidden          = "forbidden"
 	CodeInvalidBody        = "invalid_body"
 	CodeBusy               = "busy"
+	CodeClientClosed       = "client_closed"
 	CodeInvalidSignature   = "invalid_signature"
 )
+
+// StatusClientClosed is the status (nginx's) of a request whose client
+// went away before its answer: it is logged and counted, never sent.
+const StatusClientClosed = 499
 
 // statuses is the one home of each code's HTTP status, for Fail.
 var statuses = map[string]int{
@@ -55,6 +60,7 @@ var statuses = map[string]int{
 	CodeTooLarge:           http.StatusUnprocessableEntity,
 	CodeOutputTooLarge:     http.StatusUnprocessableEntity,
 	CodeBusy:               http.StatusTooManyRequests,
+	CodeClientClosed:       StatusClientClosed,
 	CodeInternal:           http.StatusInternalServerError,
 	CodeNotImplemented:     http.StatusNotImplemented,
 	CodeStorage:            http.StatusBadGateway,

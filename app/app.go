@@ -36,6 +36,9 @@ type App struct {
 	Handler *server.Server
 	// Metrics serves the Prometheus metrics, for a listener of their own.
 	Metrics http.Handler
+	// Observe writes a request's CloudWatch metrics; nil unless
+	// PRISM_CLOUDWATCH_EMF is on.
+	Observe func(server.RequestRecord)
 	Render  *render.Renderer
 	Derived *cache.Derived // nil without PRISM_DERIVED_URL
 	closers []func(context.Context)
@@ -141,9 +144,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Write
 	// Closed before libvips shuts down and before the stores it writes to:
 	// every pipeline has returned when it has.
 	a.closers = append(a.closers, a.Render.Close)
-	var observe func(server.RequestRecord)
 	if cfg.CloudWatchEMF {
-		observe = emfObserver(logs, cfg.CloudWatchNamespace, log)
+		a.Observe = emfObserver(logs, cfg.CloudWatchNamespace, log)
 	}
 	a.Handler = server.New(server.Config{
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -154,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Write
 		PresignExpiry:  cfg.PresignExpiry,
 		SigningKey:     signingKey(cfg.SigningKey),
 		Registerer:     reg,
-		Observe:        observe,
+		Observe:        a.Observe,
 	}, a.Render, log)
 	return a, nil
 }

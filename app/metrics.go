@@ -73,9 +73,16 @@ func metricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	})
 }
 
-// The EMF dimension sets of every request's metrics: all of Prism, by
-// route, by route and cache layer, by route and status code.
-var emfDimensionSets = [][]string{{"Service"}, {"Service", "Route"}, {"Service", "Route", "Cache"}, {"Service", "Route", "Code"}}
+// The EMF dimension sets: requests are counted for all of Prism, by route,
+// by route and cache layer, and by route and status; their time and error
+// rates likewise but for the status, which the rates already tell; render
+// stages and output bytes for all of Prism and by route. Each set a metric
+// is published under is a CloudWatch metric of its own, billed as one.
+var (
+	requestSets = [][]string{{"Service"}, {"Service", "Route"}, {"Service", "Route", "Cache"}, {"Service", "Route", "Code"}}
+	timeSets    = [][]string{{"Service"}, {"Service", "Route"}, {"Service", "Route", "Cache"}}
+	renderSets  = [][]string{{"Service"}, {"Service", "Route"}}
+)
 
 // emfObserver writes one CloudWatch EMF line to out for every request:
 // requests, their duration, their 5xx and 429 answers (0 or 1, so that
@@ -89,28 +96,33 @@ func emfObserver(out io.Writer, namespace string, log *slog.Logger) func(server.
 			return 0
 		}
 		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		metrics := []emf.Metric{
-			{Name: "Requests", Unit: emf.Count, Value: 1},
-			{Name: "Duration", Unit: emf.Milliseconds, Value: ms(rec.Duration)},
-			{Name: "Status5xx", Unit: emf.Count, Value: flag(rec.Status >= 500)},
-			{Name: "Status429", Unit: emf.Count, Value: flag(rec.Status == http.StatusTooManyRequests)},
+		groups := []emf.Group{
+			{DimensionSets: requestSets, Metrics: []emf.Metric{{Name: "Requests", Unit: emf.Count, Value: 1}}},
+			{DimensionSets: timeSets, Metrics: []emf.Metric{
+				{Name: "Duration", Unit: emf.Milliseconds, Value: ms(rec.Duration)},
+				{Name: "Status5xx", Unit: emf.Count, Value: flag(rec.Status >= 500)},
+				{Name: "Status429", Unit: emf.Count, Value: flag(rec.Status == http.StatusTooManyRequests)},
+			}},
 		}
+		var work []emf.Metric
 		if rec.OutputBytes > 0 {
-			metrics = append(metrics, emf.Metric{Name: "OutputBytes", Unit: emf.Bytes, Value: float64(rec.OutputBytes)})
+			work = append(work, emf.Metric{Name: "OutputBytes", Unit: emf.Bytes, Value: float64(rec.OutputBytes)})
 		}
 		if rec.Rendered {
-			metrics = append(metrics,
+			work = append(work,
 				emf.Metric{Name: "QueueTime", Unit: emf.Milliseconds, Value: ms(rec.Stages.Queue)},
 				emf.Metric{Name: "FetchTime", Unit: emf.Milliseconds, Value: ms(rec.Stages.Fetch)},
 				emf.Metric{Name: "DecodeTime", Unit: emf.Milliseconds, Value: ms(rec.Stages.Decode)},
 				emf.Metric{Name: "ProcessTime", Unit: emf.Milliseconds, Value: ms(rec.Stages.Process)},
 				emf.Metric{Name: "EncodeTime", Unit: emf.Milliseconds, Value: ms(rec.Stages.Encode)})
 		}
+		if work != nil {
+			groups = append(groups, emf.Group{DimensionSets: renderSets, Metrics: work})
+		}
 		err := emf.Write(out, emf.Event{
-			Namespace: namespace, Time: time.Now(), DimensionSets: emfDimensionSets,
-			Dimensions: map[string]string{"Service": "prism", "Route": rec.Route, "Cache": rec.Cache, "Code": strconv.Itoa(rec.Status)},
-			Metrics:    metrics,
-			Properties: map[string]any{"request_id": rec.ID, "method": rec.Method},
+			Namespace: namespace, Time: time.Now(), Groups: groups,
+			Dimensions: []emf.Field{{Name: "Service", Value: "prism"}, {Name: "Route", Value: rec.Route}, {Name: "Cache", Value: rec.Cache}, {Name: "Code", Value: strconv.Itoa(rec.Status)}},
+			Properties: []emf.Field{{Name: "request_id", Value: rec.ID}, {Name: "method", Value: rec.Method}},
 		})
 		if err != nil {
 			log.Error("writing CloudWatch metrics", "err", err)

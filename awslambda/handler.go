@@ -51,6 +51,7 @@ import (
 	"github.com/prism-image/prism/app"
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/config"
+	"github.com/prism-image/prism/server"
 	"github.com/prism-image/prism/storage"
 )
 
@@ -103,6 +104,9 @@ type Config struct {
 	MaxResponseBytes    int
 	MaxALBResponseBytes int
 
+	// Observe, when set, is told of every HTTP request answered, with the
+	// status Lambda sends (CloudWatch metrics): app.App.Observe.
+	Observe func(server.RequestRecord)
 	// AfterInvoke, when set, runs at the end of every invocation, before
 	// the answer is sent: Lambda may freeze the process right after, so
 	// buffered logs are flushed here.
@@ -119,6 +123,7 @@ func FromApp(a *app.App, cfg config.Config, log *slog.Logger) Config {
 		Storage:        cfg.Storage,
 		DerivedURL:     cfg.DerivedURL,
 		RedirectExpiry: cfg.PresignExpiry,
+		Observe:        a.Observe,
 		Log:            log,
 	}
 	if a.Derived != nil { // no typed nil in the interface

@@ -151,6 +151,9 @@ type recorded struct {
 	// originalRaster says the original is a raster image, which S3 may
 	// serve as it is; anything else needs the server's sandbox headers.
 	originalRaster bool
+	// request is what the server knew of the request; nil when the
+	// adapter answered without it.
+	request *server.RequestRecord
 }
 
 // serve runs the HTTP handler on the request an event describes and
@@ -158,19 +161,51 @@ type recorded struct {
 // over limit bytes.
 func (h *Handler) serve(ctx context.Context, method, rawPath, rawQuery string, header http.Header, host, sourceIP, body string, base64Body bool, limit int,
 	encode func(*recorded) ([]byte, error)) []byte {
+	start := time.Now()
+	if header == nil {
+		header = http.Header{}
+	}
+	// The invocation's ID follows a request that brings none of its own.
+	if lc, ok := lambdacontext.FromContext(ctx); ok && !server.ValidRequestID(header.Get("X-Request-ID")) {
+		header.Set("X-Request-ID", lc.AwsRequestID)
+	}
+	id := header.Get("X-Request-ID")
 	rec := h.roundTrip(ctx, method, rawPath, rawQuery, header, host, sourceIP, body, base64Body)
+	answer := func(final *recorded) []byte {
+		if final.header.Get("X-Request-ID") == "" {
+			final.header.Set("X-Request-ID", id)
+		}
+		h.report(rec, final, method, id, start)
+		return mustEncode(encode, final)
+	}
 	// A body whose encoding alone is over the limit is not encoded at all.
 	if rec.minEncodedLen() <= limit {
 		out, err := encode(rec)
 		if err == nil && len(out) <= limit {
+			h.report(rec, rec, method, id, start)
 			return out
 		}
 		if err != nil {
 			h.cfg.Log.Error("encoding a Lambda response failed", "path", rawPath, "err", err)
-			return mustEncode(encode, errorResponse(http.StatusInternalServerError, prism.CodeInternal, "the response could not be encoded"))
+			return answer(errorResponse(http.StatusInternalServerError, prism.CodeInternal, "the response could not be encoded"))
 		}
 	}
-	return mustEncode(encode, h.tooLarge(ctx, rawPath, rec, limit))
+	return answer(h.tooLarge(ctx, rawPath, rec, limit))
+}
+
+// report tells Config.Observe of a request answered with final, which may
+// not be the response the handler wrote (rec): a redirect to S3, or an
+// error of the adapter's own.
+func (h *Handler) report(rec, final *recorded, method, id string, start time.Time) {
+	if h.cfg.Observe == nil {
+		return
+	}
+	r := server.RequestRecord{ID: id, Route: "other", Method: method, Cache: "none"}
+	if rec.request != nil {
+		r = *rec.request
+	}
+	r.Status, r.Duration = final.status, time.Since(start)
+	h.cfg.Observe(r)
 }
 
 // mustEncode encodes one of the small, plain responses made here, which
@@ -208,13 +243,6 @@ func (h *Handler) roundTrip(ctx context.Context, method, rawPath, rawQuery strin
 	r.RequestURI = u.RequestURI()
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	r.Header = header
-	if r.Header == nil {
-		r.Header = http.Header{}
-	}
-	// The invocation's ID follows the request unless the client sent one.
-	if lc, ok := lambdacontext.FromContext(ctx); ok && r.Header.Get("X-Request-ID") == "" {
-		r.Header.Set("X-Request-ID", lc.AwsRequestID)
-	}
 	r.Host = host
 	if sourceIP != "" {
 		r.RemoteAddr = net.JoinHostPort(sourceIP, "0")
@@ -231,7 +259,7 @@ func (h *Handler) roundTrip(ctx context.Context, method, rawPath, rawQuery strin
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes(), variant: w.variant, original: w.original, originalRaster: w.originalRaster}
+	return &recorded{status: w.status, header: w.sent, body: w.body.Bytes(), variant: w.variant, original: w.original, originalRaster: w.originalRaster, request: w.request}
 }
 
 // responseRecorder is the http.ResponseWriter the handler writes to.
@@ -245,6 +273,7 @@ type responseRecorder struct {
 	original string
 	// originalRaster: see recorded.
 	originalRaster bool
+	request        *server.RequestRecord
 }
 
 // RecordVariant implements server.ResultRecorder.
@@ -255,7 +284,14 @@ func (w *responseRecorder) RecordOriginal(key string, st render.Stream) {
 	w.original, w.originalRaster = key, !st.Scriptable
 }
 
-var _ server.ResultRecorder = (*responseRecorder)(nil)
+// RecordRequest implements server.RequestRecorder: the request is
+// reported once its answer to Lambda is final (see Handler.report).
+func (w *responseRecorder) RecordRequest(r server.RequestRecord) { w.request = &r }
+
+var (
+	_ server.ResultRecorder  = (*responseRecorder)(nil)
+	_ server.RequestRecorder = (*responseRecorder)(nil)
+)
 
 func (w *responseRecorder) Header() http.Header { return w.header }
 

@@ -77,9 +77,10 @@ func (d *Derived) Get(ctx context.Context, k VariantKey) (Variant, bool) {
 	}
 	obj, err := d.store.Open(ctx, name)
 	if err != nil {
-		if prism.StatusOf(err) == http.StatusNotFound {
+		switch {
+		case prism.StatusOf(err) == http.StatusNotFound:
 			d.m.lookup(layerDerived, resultMiss)
-		} else {
+		case ctx.Err() == nil: // else the caller gave up: no lookup
 			d.m.lookup(layerDerived, resultError)
 			d.log.Warn("derived store read failed", "key", name, "err", err)
 		}
@@ -88,8 +89,10 @@ func (d *Derived) Get(ctx context.Context, k VariantKey) (Variant, bool) {
 	defer obj.Close()
 	data, err := storage.ReadAll(obj, maxDerivedBytes)
 	if err != nil {
-		d.m.lookup(layerDerived, resultError)
-		d.log.Warn("derived store read failed", "key", name, "err", err)
+		if ctx.Err() == nil {
+			d.m.lookup(layerDerived, resultError)
+			d.log.Warn("derived store read failed", "key", name, "err", err)
+		}
 		return Variant{}, false
 	}
 	d.m.lookup(layerDerived, resultHit)

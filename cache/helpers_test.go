@@ -90,23 +90,33 @@ func (b *logBuffer) logger() *slog.Logger {
 // errorCount reads prism_redis_errors_total{op} from reg.
 func errorCount(t *testing.T, reg *prometheus.Registry, op string) float64 {
 	t.Helper()
+	return opValue(t, reg, "prism_redis_errors_total", op)
+}
+
+// opValue reads the series {op} of family name from reg: a counter's
+// value, or a histogram's count.
+func opValue(t *testing.T, reg *prometheus.Registry, name, op string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "prism_redis_errors_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "op" && l.GetValue() == op {
+					if h := m.GetHistogram(); h != nil {
+						return float64(h.GetSampleCount())
+					}
 					return m.GetCounter().GetValue()
 				}
 			}
 		}
 	}
-	t.Fatalf("prism_redis_errors_total{op=%q} is not registered", op)
+	t.Fatalf("%s{op=%q} is not registered", name, op)
 	return 0
 }
 

@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 // Layer labels of prism_cache_requests_total.
@@ -24,17 +27,17 @@ const (
 // Metrics counts the lookups of every cache layer and times the Redis
 // calls. A nil *Metrics records nothing.
 type Metrics struct {
-	reg           prometheus.Registerer
+	variants      atomic.Pointer[Variants] // for prism_cache_memory_bytes
 	requests      *prometheus.CounterVec
 	redisDuration *prometheus.HistogramVec
 	redisErrors   *prometheus.CounterVec
 }
 
-// NewMetrics registers the cache metrics with reg, with a series for every
-// layer, result and Redis operation from the start.
+// NewMetrics registers the cache metrics with reg (nowhere when it is
+// nil), with a series for every layer, result and Redis operation from the
+// start.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_cache_requests_total",
 			Help: "Cache lookups by layer (memory: rendered variants in process; derived: the shared derived store; metadata: originals' metadata) and result.",
@@ -51,7 +54,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Redis calls of the metadata cache that failed (timeouts, refused connections, errors), by operation.",
 		}, []string{"op"}),
 	}
-	reg.MustRegister(m.requests, m.redisDuration, m.redisErrors)
+	if reg != nil {
+		reg.MustRegister(m.requests, m.redisDuration, m.redisErrors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "prism_cache_memory_bytes",
+			Help: "Bytes of rendered variants the in-process cache holds, entry overhead included.",
+		}, func() float64 {
+			if v := m.variants.Load(); v != nil {
+				return float64(v.Bytes())
+			}
+			return 0
+		}))
+	}
 	for _, layer := range []string{layerMemory, layerDerived, layerMetadata} {
 		for _, result := range []string{resultHit, resultMiss, resultError} {
 			if layer == layerMemory && result == resultError {
@@ -73,10 +86,47 @@ func (m *Metrics) lookup(layer, result string) {
 	}
 }
 
-// redisCall records one Redis call of op that started at start.
-func (m *Metrics) redisCall(op string, start time.Time) {
-	if m != nil {
-		m.redisDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+// timing is a go-redis hook that times every command and pipeline sent,
+// by the operation its first command does.
+type timing struct{ m *Metrics }
+
+// commandOps maps the Redis commands Prism sends to the operations of its
+// metrics. Others (a connection's handshake) are not timed.
+var commandOps = map[string]string{
+	"get": opGet, "sismember": opGet,
+	"set": opSet, "sadd": opSet, "expire": opSet,
+	"del": opDelete, "scan": opDelete,
+	"ping": opPing,
+}
+
+func (t timing) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (t timing) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		t.observe(cmd.Name(), start)
+		return err
+	}
+}
+
+func (t timing) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if _, ok := commandOps[c.Name()]; ok { // past MULTI
+				t.observe(c.Name(), start)
+				break
+			}
+		}
+		return err
+	}
+}
+
+func (t timing) observe(command string, start time.Time) {
+	if op, ok := commandOps[command]; ok {
+		t.m.redisDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -88,11 +138,7 @@ func (m *Metrics) redisError(op string) {
 
 // watch exports the bytes v holds as prism_cache_memory_bytes.
 func (m *Metrics) watch(v *Variants) {
-	if m == nil {
-		return
+	if m != nil {
+		m.variants.Store(v)
 	}
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "prism_cache_memory_bytes",
-		Help: "Bytes of rendered variants the in-process cache holds, entry overhead included.",
-	}, func() float64 { return float64(v.Bytes()) }))
 }

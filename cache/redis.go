@@ -106,8 +106,12 @@ func newRedis(rawURL string, o Options, maxPending int, flushEvery time.Duration
 	if opt.MaxRetries == 0 { // not set by the URL's max_retries
 		opt.MaxRetries = 1
 	}
+	rdb := redis.NewClient(opt)
+	if o.Metrics != nil {
+		rdb.AddHook(timing{o.Metrics})
+	}
 	r := &Redis{
-		rdb:        redis.NewClient(opt),
+		rdb:        rdb,
 		o:          o,
 		maxPending: maxPending,
 		pending:    make(map[string]uint64),
@@ -133,7 +137,6 @@ func (r *Redis) Close() error {
 func (r *Redis) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	defer r.o.Metrics.redisCall(opPing, time.Now())
 	err := r.rdb.Ping(ctx).Err()
 	if err != nil {
 		r.o.Metrics.redisError(opPing)
@@ -158,17 +161,14 @@ func (r *Redis) Get(ctx context.Context, key string) (prism.Metadata, Lookup) {
 			return prism.Metadata{}, Miss
 		}
 	}
-	start := time.Now()
 	b, err := r.rdb.Get(ctx, MetaPrefix+key).Bytes()
-	r.o.Metrics.redisCall(opGet, start)
 	if err != nil {
-		// A caller that gave up is no Redis failure.
-		switch {
-		case errors.Is(err, redis.Nil):
-			r.o.Metrics.lookup(layerMetadata, resultMiss)
-		case caller.Err() == nil:
+		// A caller that gave up is no Redis failure: a miss to it.
+		if !errors.Is(err, redis.Nil) && caller.Err() == nil {
 			r.fail(opGet, key, err)
 			r.o.Metrics.lookup(layerMetadata, resultError)
+		} else {
+			r.o.Metrics.lookup(layerMetadata, resultMiss)
 		}
 		return prism.Metadata{}, Miss
 	}
@@ -240,10 +240,7 @@ func (r *Redis) write(ctx context.Context, op, key string, do func(context.Conte
 			return
 		}
 	}
-	start := time.Now()
-	err := do(ctx)
-	r.o.Metrics.redisCall(op, start)
-	if err != nil {
+	if err := do(ctx); err != nil {
 		r.fail(op, key, err)
 		r.markPending(key)
 	}
@@ -337,7 +334,6 @@ func pendingLabel(keys []string) string {
 
 // del deletes the entries of keys, in batches sent in one round trip.
 func (r *Redis) del(ctx context.Context, keys []string) error {
-	defer r.o.Metrics.redisCall(opDelete, time.Now())
 	rkeys := make([]string, len(keys))
 	for i, k := range keys {
 		rkeys[i] = MetaPrefix + k

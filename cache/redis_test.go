@@ -522,18 +522,7 @@ func TestRedisSharedMetrics(t *testing.T) {
 	if n := promtestutil.CollectAndCount(m.redisDuration, "prism_redis_duration_seconds"); n != 4 {
 		t.Errorf("prism_redis_duration_seconds has %d series, want one per operation", n)
 	}
-	h, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range h {
-		if mf.GetName() != "prism_redis_duration_seconds" {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			if s.GetLabel()[0].GetValue() == opGet && s.GetHistogram().GetSampleCount() != 2 {
-				t.Errorf(`prism_redis_duration_seconds{op="get"} counted %d calls, want 2`, s.GetHistogram().GetSampleCount())
-			}
-		}
+	if n := opValue(t, reg, "prism_redis_duration_seconds", opGet); n != 2 {
+		t.Errorf(`prism_redis_duration_seconds{op="get"} counted %v calls, want 2`, n)
 	}
 }

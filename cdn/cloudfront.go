@@ -44,13 +44,16 @@ type Options struct {
 // distribution too, so that dashboards find the series.
 type Metrics struct{ sent *prometheus.CounterVec }
 
-// NewMetrics registers the invalidation counter with reg.
+// NewMetrics registers the invalidation counter with reg (nowhere when it
+// is nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "prism_cdn_invalidations_total",
 		Help: "CloudFront invalidation batches by outcome: ok at the first try, retried (created after failed tries), failed (given up).",
 	}, []string{"result"})}
-	reg.MustRegister(m.sent)
+	if reg != nil {
+		reg.MustRegister(m.sent)
+	}
 	for _, r := range []string{"ok", "retried", "failed"} {
 		m.sent.WithLabelValues(r)
 	}

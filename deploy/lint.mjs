@@ -56,13 +56,19 @@ export function swapSpec() {
   return { version: spec.ResourceSpecificationVersion, swapped: true };
 }
 
-export const STACK_ID = 'arn:aws:cloudformation:eu-west-1:123456789012:stack/prism/51af3dc0-da77-11e4-872e-1234567db123';
+// cfn-lint's own pseudo AWS::Region, which a scenario may change.
+export const DEFAULT_REGION = 'eu-west-1';
+export const stackId = (region = DEFAULT_REGION) =>
+  `arn:aws:cloudformation:${region}:123456789012:stack/prism/51af3dc0-da77-11e4-872e-1234567db123`;
+export const STACK_ID = stackId();
 
 // lint runs the cfn-lint CLI on file with the given parameter values. A
 // parameter without a default must be given, unless guess is set (cfn-lint
-// then makes up values, as it does when run with no flags). It returns the
-// exit status and the output, colours off.
-export function lint(file, parameters = {}, { guess = false } = {}) {
+// then makes up values, as it does when run with no flags). region is the
+// stack's AWS::Region, which conditions read (InUsEast1: the CloudFront
+// alarm). cfn-lint checks every resource whatever its Condition. It returns
+// the exit status and the output, colours off.
+export function lint(file, parameters = {}, { guess = false, region = DEFAULT_REGION } = {}) {
   // --verbose: a template cfn-lint cannot load says why, not just that.
   const args = [cfnLintBin, 'validate', file, '--verbose'];
   if (!guess) {
@@ -75,7 +81,7 @@ export function lint(file, parameters = {}, { guess = false } = {}) {
   // cfn-lint's mock stack ID has no slashes; the template takes its last
   // segment apart (bucket suffix, origin secret), so give a real-shaped one.
   // (--pseudo must follow --parameters.)
-  args.push('--pseudo', `AWS::StackId=${STACK_ID},AWS::StackName=prism`);
+  args.push('--pseudo', `AWS::StackId=${stackId(region)},AWS::StackName=prism,AWS::Region=${region}`);
   const r = spawnSync(process.execPath, args, {
     encoding: 'utf8',
     env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
@@ -89,6 +95,7 @@ export function lint(file, parameters = {}, { guess = false } = {}) {
 
 // The deployments each template is linted as: cfn-lint resolves Fn::If with
 // the parameter values, so each branch is checked in at least one of them.
+// region, when given, is the stack's AWS::Region (default eu-west-1).
 const ECR = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/prism';
 
 export const SCENARIOS = {
@@ -96,7 +103,8 @@ export const SCENARIOS = {
     { name: 'ecs, new VPC and bucket', parameters: { Mode: 'ecs', ImageUri: `${ECR}:1`, LambdaImageUri: `${ECR}:1-lambda`, OriginalsBucketName: 'acme-prism-originals' } },
     { name: 'lambda, new VPC and bucket', parameters: { Mode: 'lambda', ImageUri: `${ECR}:1-lambda`, OriginalsBucketName: 'acme-prism-originals' } },
     {
-      name: 'ecs with event function, existing VPC and bucket, custom domain, Redis replicas',
+      name: 'ecs with event function, existing VPC and bucket, custom domain, Redis replicas, alarm topic, metrics scraper, in us-east-1',
+      region: 'us-east-1',
       parameters: {
         Mode: 'ecs',
         ImageUri: `${ECR}:1`,
@@ -115,10 +123,14 @@ export const SCENARIOS = {
         CacheNodes: 2,
         EcsCpu: '2048',
         EcsMemory: '4096',
+        MetricsScraperSecurityGroupId: 'sg-0123456789abcdef0',
+        AlarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:prism-alarms',
+        TransformP99AlarmMs: 5000,
       },
     },
     {
-      name: 'lambda, existing VPC and bucket',
+      name: 'lambda, existing VPC and bucket, alarm topic, in us-east-1',
+      region: 'us-east-1',
       parameters: {
         Mode: 'lambda',
         ImageUri: `${ECR}:1-lambda`,
@@ -130,7 +142,9 @@ export const SCENARIOS = {
         OriginalsBucketName: 'my-wordpress-uploads',
         CreateOriginalsBucket: 'false',
         LambdaMemorySize: 4096,
+        LambdaTimeout: 45,
         OriginShieldRegion: 'us-east-1',
+        AlarmTopicArn: 'arn:aws:sns:us-east-1:123456789012:prism-alarms',
       },
     },
   ],
@@ -159,7 +173,7 @@ function main(files) {
       continue;
     }
     for (const s of scenarios) {
-      const { status, output } = lint(file, s.parameters);
+      const { status, output } = lint(file, s.parameters, { region: s.region });
       if (status === 0 && /Template valid!/.test(output) && !/[1-9]\d* (crit|warn)/.test(output)) {
         console.log(`ok   ${base} (${s.name})`);
         passed++;

@@ -42,7 +42,7 @@ test('the swapped-in specification has the types the bundled one lacks', () => {
 
 for (const s of SCENARIOS['prism.yaml']) {
   test(`the real template passes: ${s.name}`, () => {
-    const { status, output } = lint(templateFile.pathname, s.parameters);
+    const { status, output } = lint(templateFile.pathname, s.parameters, { region: s.region });
     assert.equal(status, 0, output);
     assert.match(output, /0 crit/);
     assert.match(output, /0 warn/);

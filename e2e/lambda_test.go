@@ -115,6 +115,31 @@ func (f *lambdaFn) tryInvoke(event any) ([]byte, error) {
 
 // putObject stores an original straight into the bucket, as a presigned
 // POST would, bypassing Prism.
+// emfLine is the function's EMF line for request id, checked against the
+// specification.
+func (f *lambdaFn) emfLine(t *testing.T, id string) map[string]any {
+	t.Helper()
+	if id == "" {
+		t.Fatal("no X-Request-ID")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		for _, line := range strings.Split(f.proc.Output(), "\n") {
+			if strings.Contains(line, `"_aws"`) && strings.Contains(line, `"request_id":"`+id+`"`) {
+				root, err := testutil.CheckEMF([]byte(line))
+				if err != nil {
+					t.Fatalf("%v:\n%s", err, line)
+				}
+				return root
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no EMF line for request %s in:\n%s", id, f.proc.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (f *lambdaFn) putObject(t *testing.T, key string, data []byte, contentType string) {
 	t.Helper()
 	_, err := minio.Client().PutObject(context.Background(), &s3.PutObjectInput{
@@ -369,33 +394,22 @@ func TestLambda(t *testing.T) {
 	t.Run("CloudWatch metrics", func(t *testing.T) {
 		a := f.http(t, v2Event(t, "function-url.json", "GET", "/lambda/flowers.jpeg", "w=210"))
 		wantImage(t, a, "jpeg", 210, 118)
+		invocationID := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 		id := a.header.Get("X-Request-ID")
-		if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		if !invocationID.MatchString(id) {
 			t.Errorf("X-Request-ID %q, want the invocation's ID", id)
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			var found map[string]any
-			for _, line := range strings.Split(f.proc.Output(), "\n") {
-				if strings.Contains(line, `"_aws"`) && strings.Contains(line, id) {
-					root, err := testutil.CheckEMF([]byte(line))
-					if err != nil {
-						t.Fatalf("%v:\n%s", err, line)
-					}
-					found = root
-				}
+		// A client's own ID is kept when sane, else the invocation's stands in.
+		for sent, kept := range map[string]bool{"client-7f3a": true, "not sane": false} {
+			got := f.http(t, v2Event(t, "function-url.json", "GET", "/lambda/flowers.jpeg", "w=210", "X-Request-ID", sent)).header.Get("X-Request-ID")
+			if (kept && got != sent) || (!kept && !invocationID.MatchString(got)) {
+				t.Errorf("sent X-Request-ID %q, answered %q", sent, got)
 			}
-			if found != nil {
-				directive := found["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
-				if directive["Namespace"] != "Prism" || found["Route"] != "transform" || found["Code"] != "200" || found["Cache"] != "miss" || found["OutputBytes"] != float64(len(a.body)) {
-					t.Errorf("EMF line %v", found)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no EMF line for request %s in:\n%s", id, f.proc.Output())
-			}
-			time.Sleep(20 * time.Millisecond)
+		}
+		found := f.emfLine(t, id)
+		directive := found["_aws"].(map[string]any)["CloudWatchMetrics"].([]any)[0].(map[string]any)
+		if directive["Namespace"] != "Prism" || found["Route"] != "transform" || found["Code"] != "200" || found["Cache"] != "miss" || found["OutputBytes"] != float64(len(a.body)) {
+			t.Errorf("EMF line %v", found)
 		}
 	})
 
@@ -599,6 +613,10 @@ func TestLambda(t *testing.T) {
 	t.Run("response over 6 MB", func(t *testing.T) {
 		a := f.http(t, v2Event(t, "function-url.json", "GET", "/lambda/photo.jpg", hugeVariant))
 		big := wantRedirect(t, a, "/derived/lambda/photo.jpg/")
+		// The metrics count the answer Lambda sent, with the request's ID.
+		if line := f.emfLine(t, a.header.Get("X-Request-ID")); line["Code"] != "302" || line["Route"] != "transform" || line["Status5xx"] != 0.0 {
+			t.Errorf("the redirect's EMF line: %v", line)
+		}
 		if len(big) <= 6<<20 {
 			t.Fatalf("the variant is %d bytes: not over Lambda's limit, the test proves nothing", len(big))
 		}

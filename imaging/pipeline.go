@@ -57,9 +57,10 @@ type Encoded struct {
 	Width, Height int // one frame
 	Frames        int
 	// Decode, Process and Encode are the time spent opening the source,
-	// setting the operations up, and encoding. libvips pulls pixels
-	// through the whole pipeline as the encoder asks for them, so Encode
-	// holds most of the decoding and resizing too.
+	// setting the operations up (computing pixels only for those that need
+	// the whole image), and encoding. libvips pulls pixels through the
+	// pipeline as the encoder asks for them, so Encode holds most of the
+	// decoding and resizing too.
 	Decode, Process, Encode time.Duration
 }
 

@@ -15,7 +15,7 @@ import (
 // and cached. A failed analysis is remembered like a missing key.
 func (r *Renderer) Metadata(ctx context.Context, key string) (prism.Metadata, error) {
 	m, err := r.metadata(ctx, key)
-	return m, r.metrics.refused(err)
+	return m, r.metrics.refused(ctx, err)
 }
 
 func (r *Renderer) metadata(ctx context.Context, key string) (prism.Metadata, error) {
@@ -134,7 +134,7 @@ func (r *Renderer) Upload(ctx context.Context, key string, data []byte, cond cat
 	}
 	v, err := r.admitted(ctx, func(work context.Context) (any, error) { return r.inspect(work, data) })
 	if err != nil {
-		return prism.Metadata{}, false, r.metrics.refused(err)
+		return prism.Metadata{}, false, r.metrics.refused(ctx, err)
 	}
 	return r.catalog.Put(ctx, key, data, pixels(v.(imaging.Analysis)), cond)
 }

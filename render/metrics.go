@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -12,9 +13,10 @@ import (
 
 // Stages is where a render's time went. libvips runs decoding, resizing
 // and encoding as one demand-driven pipeline, so most pixel work is done
-// while the encoder pulls pixels: Decode is opening the source (its
-// header, or every pixel where the plan needs random access), Process is
-// setting the operations up, Encode is the rest.
+// while the encoder pulls pixels: Decode is reading the source's header
+// and opening it (an SVG is drawn here), Process is setting up the
+// operations (those that need the whole image, such as an EXIF rotation,
+// compute its pixels here), Encode is the encoder and what it pulls.
 type Stages struct {
 	Queue   time.Duration // waiting for a worker and for the memory budget
 	Fetch   time.Duration // reading the source from storage
@@ -87,7 +89,10 @@ func newMetrics(reg prometheus.Registerer, g *gate) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "prism_render_queued",
 			Help: "Image work waiting for a worker now.",
-		}, func() float64 { return float64(g.inside.Load() - g.running.Load()) }),
+		}, func() float64 {
+			// Read apart, the two may disagree for an instant.
+			return float64(max(0, g.inside.Load()-g.running.Load()))
+		}),
 	)
 	for _, f := range imaging.OutputFormats {
 		for _, s := range stageNames {
@@ -110,8 +115,12 @@ func (m *metrics) rendered(f imaging.Format, s Stages, out int) {
 }
 
 // refused counts a request that err refused, when it is one of the
-// rejections, and returns err.
-func (m *metrics) refused(err error) error {
+// rejections, and returns err. A request whose client left (ctx canceled)
+// was not refused.
+func (m *metrics) refused(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
 	if reason := rejection(err); reason != "" {
 		m.rejected.WithLabelValues(reason).Inc()
 	}

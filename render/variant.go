@@ -39,9 +39,10 @@ type Result struct {
 	VariantKey  cache.VariantKey
 	Layer       Layer
 	NotModified bool
-	// Stages is where the time of the render that made Data went; zero
-	// unless Layer is LayerMiss and Data is set.
-	Stages Stages
+	// Rendered says this request's own render made Data, not one it
+	// joined; Stages is where its time went.
+	Rendered bool
+	Stages   Stages
 }
 
 // Variant answers a transform: from cached metadata when the client holds
@@ -50,7 +51,7 @@ type Result struct {
 // LayerMissing; other failures carry no Result.
 func (r *Renderer) Variant(ctx context.Context, req VariantRequest) (Result, error) {
 	res, err := r.variant(ctx, req)
-	return res, r.metrics.refused(err)
+	return res, r.metrics.refused(ctx, err)
 }
 
 func (r *Renderer) variant(ctx context.Context, req VariantRequest) (Result, error) {
@@ -104,7 +105,8 @@ func (r *Renderer) variant(ctx context.Context, req VariantRequest) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	res.Data, res.ContentType, res.Layer, res.Stages = v.Data, v.ContentType, LayerMiss, v.stages
+	res.Data, res.ContentType, res.Layer = v.Data, v.ContentType, LayerMiss
+	res.Rendered, res.Stages = v.ran, v.stages
 	return res, nil
 }
 
@@ -144,19 +146,24 @@ func (r *Renderer) cached(ctx context.Context, k cache.VariantKey) (cache.Varian
 type rendered struct {
 	cache.Variant
 	stages Stages
+	ran    bool // by this caller, not by one it joined
 }
 
 // render runs the pipeline once for all identical requests in flight.
 // known is the source's cached metadata, nil when it has none.
 func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (rendered, error) {
 	asked := time.Now()
+	ran := false
 	v, err := r.merged(ctx, "variant\x00"+k.String(), func(work context.Context) (any, error) {
+		ran = true // read after merged returns, which happens after this
 		return r.renderNow(work, asked, k, info, known, req)
 	})
 	if err != nil {
 		return rendered{}, err
 	}
-	return v.(rendered), nil
+	out := v.(rendered)
+	out.ran = ran
+	return out, nil
 }
 
 // renderNow reads the source and transforms it, caching the result, and
@@ -175,6 +182,7 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 	r.metrics.sourceBytes.Observe(float64(len(src)))
 	// The header is read once: from the metadata when it describes these
 	// very bytes, else from them.
+	preparing := time.Now()
 	learning := known == nil || known.ETag != current.ETag
 	var t *imaging.Transform
 	if learning {
@@ -187,6 +195,7 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 		return rendered{}, err
 	}
 	reserving := time.Now()
+	prepared := reserving.Sub(preparing)
 	release, err := r.gate.reserve(ctx, t.Memory())
 	if err != nil {
 		return rendered{}, err
@@ -198,7 +207,7 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 		r.learnFailure(ctx, known != nil, k.Source, err)
 		return rendered{}, err
 	}
-	st.Decode, st.Process, st.Encode = out.Decode, out.Process, out.Encode
+	st.Decode, st.Process, st.Encode = prepared+out.Decode, out.Process, out.Encode
 	r.metrics.rendered(out.Format, st, len(out.Data))
 	if learning {
 		// An original that reached storage without the API, or changed

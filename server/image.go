@@ -139,6 +139,13 @@ func (s *Server) original(c echo.Context, key string) error {
 	return nil
 }
 
+// RequestRecorder is a response writer that reports the request itself,
+// instead of Config.Observe: the Lambda adapter, whose answer may still
+// change (a redirect to S3) after the handler's.
+type RequestRecorder interface {
+	RecordRequest(RequestRecord)
+}
+
 // ResultRecorder is a response writer that wants to know which variant or
 // original a response carries: the Lambda adapter, which hands responses
 // too large for Lambda to S3 by their names there.

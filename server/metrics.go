@@ -19,7 +19,7 @@ const (
 	routeUpload    = "upload" // every write: POST, PUT and DELETE of images, upload forms
 	routeMetadata  = "metadata"
 	routeHealth    = "health"
-	routeOther     = "other" // the OpenAPI document, unknown routes and methods
+	routeOther     = "other" // the OpenAPI document, methods a path does not take
 )
 
 // routeOf names the route that answered c's request, from the pattern
@@ -92,22 +92,37 @@ func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 		return m
 	}
 	reg.MustRegister(m.requests, m.duration)
-	// The series dashboards and alerts divide by exist from the start.
+	// The series dashboards and alerts divide by exist from the start: the
+	// answers each route gives most, its refusals and its failures.
+	type series struct{ route, method, code, cache string }
+	var all []series
 	for _, route := range []string{routeTransform, routeOriginal, routeUpload, routeMetadata, routeHealth, routeOther} {
 		method := http.MethodGet
 		if route == routeUpload {
 			method = http.MethodPost
 		}
-		for _, code := range []string{"200", "400", "404", "429", "500", "503"} {
-			m.requests.WithLabelValues(route, method, code, noCache)
+		for _, code := range []string{"400", "404", "429", "500", "503"} {
+			all = append(all, series{route, method, code, noCache})
 		}
-		m.duration.WithLabelValues(route, noCache)
 	}
-	for _, layer := range []render.Layer{render.LayerMiss, render.LayerMemory, render.LayerDerived, render.LayerMetadata} {
-		m.requests.WithLabelValues(routeTransform, http.MethodGet, "200", string(layer))
-		m.duration.WithLabelValues(routeTransform, string(layer))
+	layer := func(l render.Layer) string { return string(l) }
+	all = append(all,
+		series{routeTransform, http.MethodGet, "200", layer(render.LayerMiss)},
+		series{routeTransform, http.MethodGet, "200", layer(render.LayerMemory)},
+		series{routeTransform, http.MethodGet, "200", layer(render.LayerDerived)},
+		series{routeTransform, http.MethodGet, "304", layer(render.LayerMetadata)},
+		series{routeTransform, http.MethodGet, "404", layer(render.LayerMissing)},
+		series{routeOriginal, http.MethodGet, "200", layer(render.LayerOriginal)},
+		series{routeOriginal, http.MethodGet, "304", layer(render.LayerMetadata)},
+		series{routeOriginal, http.MethodGet, "404", layer(render.LayerMissing)},
+		series{routeUpload, http.MethodPost, "201", noCache},
+		series{routeMetadata, http.MethodGet, "200", noCache},
+		series{routeHealth, http.MethodGet, "200", noCache},
+	)
+	for _, s := range all {
+		m.requests.WithLabelValues(s.route, s.method, s.code, s.cache)
+		m.duration.WithLabelValues(s.route, s.cache)
 	}
-	m.requests.WithLabelValues(routeTransform, http.MethodGet, "304", string(render.LayerMetadata))
 	return m
 }
 
@@ -128,8 +143,8 @@ type RequestRecord struct {
 	Status   int
 	Cache    string // X-Prism-Cache, "none" when absent
 	Duration time.Duration
-	// Rendered is set when a render made the image answered: where its
-	// time went, and its bytes.
+	// Rendered is set when this request's own render made the image
+	// answered (not one it joined): Stages is where its time went.
 	Rendered    bool
 	Stages      render.Stages
 	OutputBytes int
@@ -141,13 +156,14 @@ const maxRequestIDBytes = 128
 // requestID is the client's X-Request-ID when it is sane (1 to 128 bytes
 // of letters, digits and -_.:/+=@), else a new random one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); saneID(id) {
+	if id := r.Header.Get("X-Request-ID"); ValidRequestID(id) {
 		return id
 	}
 	return rand.Text()
 }
 
-func saneID(id string) bool {
+// ValidRequestID says whether id may be taken as a request's ID.
+func ValidRequestID(id string) bool {
 	if id == "" || len(id) > maxRequestIDBytes {
 		return false
 	}

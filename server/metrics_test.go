@@ -46,6 +46,9 @@ func TestRequestRoutes(t *testing.T) {
 			if n := promtestutil.ToFloat64(c); n != 1 {
 				t.Errorf("requests{route=%q,method=%q,code=\"%d\"} = %v, want 1", tt.route, tt.methodLabel, tt.status, n)
 			}
+			if n := total(t, s.metrics.requests); n != 1 {
+				t.Errorf("%v requests counted over all series, want 1", n)
+			}
 			if h := s.metrics.duration.WithLabelValues(tt.route, noCache).(prometheus.Histogram); histogramCount(t, h) != 1 {
 				t.Errorf("duration{route=%q} count %d, want 1", tt.route, histogramCount(t, h))
 			}
@@ -54,6 +57,23 @@ func TestRequestRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// total adds up every series of c.
+func total(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1000)
+	c.Collect(ch)
+	close(ch)
+	sum := 0.0
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		sum += d.GetCounter().GetValue()
+	}
+	return sum
 }
 
 func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,11 @@ func (s *Server) writeError(err error, c echo.Context) {
 		return
 	}
 	pe := asPrismError(err)
+	if pe.Status >= 500 && errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client left, and the work or the storage read with it:
+		// no failure of Prism's, nor of its storage.
+		pe = prism.Fail(prism.CodeClientClosed, "the client closed the request").WithCause(err)
+	}
 	if pe.Status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
 			"status", pe.Status, "err", pe.Error())
@@ -145,7 +151,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if v, ok := c.Get(logVariant).(render.Result); ok && v.Data != nil {
 			rec.OutputBytes = len(v.Data)
 			attrs = append(attrs, slog.Int("output_bytes", rec.OutputBytes))
-			if v.Layer == render.LayerMiss {
+			if v.Rendered {
 				rec.Rendered, rec.Stages = true, v.Stages
 				attrs = append(attrs,
 					slog.Float64("queue_ms", milliseconds(v.Stages.Queue)),
@@ -160,7 +166,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", attrs...)
 		s.metrics.observe(rec)
-		if s.cfg.Observe != nil {
+		if rr, ok := c.Response().Writer.(RequestRecorder); ok {
+			rr.RecordRequest(rec) // it reports the request itself
+		} else if s.cfg.Observe != nil {
 			s.cfg.Observe(rec)
 		}
 		return nil

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,22 +20,25 @@ type Metrics struct {
 	errors   *prometheus.CounterVec
 }
 
-// NewMetrics registers the storage metrics with reg, with a series for
-// every backend and operation from the start.
+// NewMetrics registers the storage metrics with reg (nowhere when it is
+// nil), with a series for every backend and operation from the start.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "prism_storage_duration_seconds",
 			Help: "Time of storage calls (an open until the object's headers), by backend and operation.",
-			// From a warm local file to a slow S3 request.
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			// From a warm local file (tens of microseconds) to a slow S3
+			// request.
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"backend", "op"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_storage_errors_total",
 			Help: "Storage calls that failed in the backend (5xx: unreachable, refused, timed out), by backend and operation; a missing key is no error.",
 		}, []string{"backend", "op"}),
 	}
-	reg.MustRegister(m.duration, m.errors)
+	if reg != nil {
+		reg.MustRegister(m.duration, m.errors)
+	}
 	for _, b := range []string{"file", "s3"} {
 		for _, op := range operations {
 			m.duration.WithLabelValues(b, op)
@@ -45,8 +49,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Observed returns s with every call timed and its backend failures
-// counted in m. A store that presigns (S3) still does.
+// counted in m (s itself when m is nil). A store that presigns (S3) still
+// does.
 func Observed(s Storage, m *Metrics) Storage {
+	if m == nil {
+		return s
+	}
 	backend := "file"
 	if _, ok := s.(*S3); ok {
 		backend = "s3"
@@ -75,10 +83,12 @@ type observed struct {
 	backend string
 }
 
-// done records one call of op that started at start.
-func (o *observed) done(op string, start time.Time, err error) {
+// done records one call of op, made under ctx, that started at start. A
+// call whose caller gave up (its context canceled, not timed out) is no
+// failure of the backend's.
+func (o *observed) done(ctx context.Context, op string, start time.Time, err error) {
 	o.m.duration.WithLabelValues(o.backend, op).Observe(time.Since(start).Seconds())
-	if err != nil && prism.StatusOf(err) >= 500 {
+	if err != nil && prism.StatusOf(err) >= 500 && !errors.Is(context.Cause(ctx), context.Canceled) {
 		o.m.errors.WithLabelValues(o.backend, op).Inc()
 	}
 }
@@ -86,34 +96,34 @@ func (o *observed) done(op string, start time.Time, err error) {
 func (o *observed) Open(ctx context.Context, key string) (Object, error) {
 	start := time.Now()
 	obj, err := o.Storage.Open(ctx, key)
-	o.done("open", start, err)
+	o.done(ctx, "open", start, err)
 	return obj, err
 }
 
 func (o *observed) Stat(ctx context.Context, key string) (Info, error) {
 	start := time.Now()
 	info, err := o.Storage.Stat(ctx, key)
-	o.done("stat", start, err)
+	o.done(ctx, "stat", start, err)
 	return info, err
 }
 
 func (o *observed) Put(ctx context.Context, key string, data []byte, opts PutOptions) (Info, error) {
 	start := time.Now()
 	info, err := o.Storage.Put(ctx, key, data, opts)
-	o.done("put", start, err)
+	o.done(ctx, "put", start, err)
 	return info, err
 }
 
 func (o *observed) Delete(ctx context.Context, key string) error {
 	start := time.Now()
 	err := o.Storage.Delete(ctx, key)
-	o.done("delete", start, err)
+	o.done(ctx, "delete", start, err)
 	return err
 }
 
 func (o *observed) DeletePrefix(ctx context.Context, prefix string) error {
 	start := time.Now()
 	err := o.Storage.DeletePrefix(ctx, prefix)
-	o.done("delete", start, err)
+	o.done(ctx, "delete", start, err)
 	return err
 }

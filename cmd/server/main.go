@@ -71,14 +71,14 @@ func run(args []string) error {
 		prism.Close(context.Background())
 		return err
 	}
+	// Stopped before Prism closes: a scrape reads libvips' memory.
+	stopMetrics := func() {}
 	if cfg.MetricsAddr != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsAddr, prism.Metrics, log)
-		if err != nil {
+		if stopMetrics, err = serveMetrics(cfg.MetricsAddr, prism.Metrics, log); err != nil {
 			ln.Close()
 			prism.Close(context.Background())
 			return err
 		}
-		defer stopMetrics()
 	}
 	idle, stopIdle := context.WithCancel(context.Background())
 	defer stopIdle()
@@ -99,6 +99,7 @@ func run(args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		stopMetrics()
 		prism.Close(context.Background())
 		return err
 	case <-ctx.Done():
@@ -121,6 +122,7 @@ func run(args []string) error {
 		_ = srv.Close()
 	}
 	stopIdle()
+	stopMetrics()
 	prism.Close(drain)
 	log.Info("stopped")
 	return nil
@@ -140,7 +142,11 @@ func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (stop fun
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("metrics listening", "addr", ln.Addr().String())
-	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener failed", "err", err)
+		}
+	}()
 	return func() { _ = srv.Close() }, nil
 }
 
