@@ -30,7 +30,8 @@ ENTRYPOINT ["/usr/local/bin/lambda"]
 FROM runtime AS server
 COPY --from=build /src/bin/server /usr/local/bin/server
 ENV PRISM_ADDR=:8080
-EXPOSE 8080
+# 9464: Prometheus metrics (PRISM_METRICS_ADDR), for scrapers, not the CDN.
+EXPOSE 8080 9464
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/server", "health"]
 ENTRYPOINT ["/usr/local/bin/server"]

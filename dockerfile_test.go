@@ -103,7 +103,7 @@ func TestDockerfile(t *testing.T) {
 			entry = c.CmdLine
 		}
 	}
-	if !slices.Contains(exposed, "8080") {
+	if !slices.Contains(exposed, "8080") || !slices.Contains(exposed, "9464") {
 		t.Errorf("server exposes %v", exposed)
 	}
 	if health == nil || !slices.Equal(health.Health.Test, []string{"CMD", "/usr/local/bin/server", "health"}) {

@@ -29,6 +29,7 @@ const (
 type Metrics struct {
 	variants      atomic.Pointer[Variants] // for prism_cache_memory_bytes
 	requests      *prometheus.CounterVec
+	lookups       map[lookupKey]prometheus.Counter // its series, bound once: the hot path allocates nothing
 	redisDuration *prometheus.HistogramVec
 	redisErrors   *prometheus.CounterVec
 }
@@ -65,12 +66,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			return 0
 		}))
 	}
+	m.lookups = map[lookupKey]prometheus.Counter{}
 	for _, layer := range []string{layerMemory, layerDerived, layerMetadata} {
 		for _, result := range []string{resultHit, resultMiss, resultError} {
 			if layer == layerMemory && result == resultError {
 				continue // memory cannot fail
 			}
-			m.requests.WithLabelValues(layer, result)
+			m.lookups[lookupKey{layer, result}] = m.requests.WithLabelValues(layer, result)
 		}
 	}
 	for _, op := range []string{opGet, opSet, opDelete, opPing} {
@@ -82,9 +84,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) lookup(layer, result string) {
 	if m != nil {
-		m.requests.WithLabelValues(layer, result).Inc()
+		m.lookups[lookupKey{layer, result}].Inc()
 	}
 }
+
+type lookupKey struct{ layer, result string }
 
 // timing is a go-redis hook that times every command and pipeline sent,
 // by the operation its first command does.

@@ -118,7 +118,7 @@ func (m *metrics) rendered(f imaging.Format, s Stages, out int) {
 // rejections, and returns err. A request whose client left (ctx canceled)
 // was not refused.
 func (m *metrics) refused(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if err == nil || errors.Is(ctx.Err(), context.Canceled) {
 		return err
 	}
 	if reason := rejection(err); reason != "" {

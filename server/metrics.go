@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -73,10 +74,25 @@ func methodLabel(m string) string {
 type requestMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// bound holds the series already used, so that a request finds its
+	// own without hashing labels or allocating.
+	mu    sync.RWMutex
+	bound map[seriesKey]boundSeries
+}
+
+type seriesKey struct {
+	route, method, cache string
+	code                 int
+}
+
+type boundSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 	m := &requestMetrics{
+		bound: map[seriesKey]boundSeries{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_http_requests_total",
 			Help: "HTTP requests answered, by route, method, status code and cache layer (X-Prism-Cache, none when absent).",
@@ -130,8 +146,22 @@ func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 const noCache = "none"
 
 func (m *requestMetrics) observe(rec RequestRecord) {
-	m.requests.WithLabelValues(rec.Route, methodLabel(rec.Method), strconv.Itoa(rec.Status), rec.Cache).Inc()
-	m.duration.WithLabelValues(rec.Route, rec.Cache).Observe(rec.Duration.Seconds())
+	k := seriesKey{rec.Route, methodLabel(rec.Method), rec.Cache, rec.Status}
+	m.mu.RLock()
+	b, ok := m.bound[k]
+	m.mu.RUnlock()
+	if !ok {
+		// Bounded: routes, methods, layers and the statuses Prism answers.
+		b = boundSeries{
+			requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code), k.cache),
+			duration: m.duration.WithLabelValues(k.route, k.cache),
+		}
+		m.mu.Lock()
+		m.bound[k] = b
+		m.mu.Unlock()
+	}
+	b.requests.Inc()
+	b.duration.Observe(rec.Duration.Seconds())
 }
 
 // RequestRecord is what is known of an answered request: what its log line

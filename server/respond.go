@@ -124,7 +124,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		id := requestID(c.Request())
 		h := c.Response().Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Request-ID", id)
+		h["X-Request-Id"] = []string{id} // canonical already: no work per request
 		err := next(c)
 		if err != nil {
 			c.Error(err) // write the response now, so the log sees its status
@@ -137,7 +137,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if rec.Cache == "" {
 			rec.Cache = noCache
 		}
-		attrs := []slog.Attr{
+		attrs := make([]slog.Attr, 0, 17) // all below: one allocation
+		attrs = append(attrs,
 			slog.String("request_id", rec.ID),
 			slog.String("route", rec.Route),
 			slog.String("method", rec.Method),
@@ -147,7 +148,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int64("bytes", res.Size),
 			slog.Float64("duration_ms", milliseconds(rec.Duration)),
 			slog.String("cache", rec.Cache),
-		}
+		)
 		if v, ok := c.Get(logVariant).(render.Result); ok && v.Data != nil {
 			rec.OutputBytes = len(v.Data)
 			attrs = append(attrs, slog.Int("output_bytes", rec.OutputBytes))
