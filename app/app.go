@@ -85,10 +85,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Write
 	}
 	var meta cache.MetadataStore
 	var index cache.VariantIndex
+	var marks cache.MarkIndex
 	if cfg.RedisURL == "" {
 		m := cache.NewMemory(cfg.MetadataEntries, o)
 		a.closers = append(a.closers, func(context.Context) { _ = m.Close() })
-		meta = m
+		meta, marks = m, cache.NewMarkMemory(cfg.MetadataEntries)
 	} else {
 		r, err := cache.NewRedis(cfg.RedisURL, o)
 		if err != nil {
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Write
 			return nil, err
 		}
 		a.closers = append(a.closers, func(context.Context) { _ = r.Close() })
-		meta, index = r, r.VariantIndex()
+		meta, index, marks = r, r.VariantIndex(), r.MarkIndex()
 	}
 
 	variants := cache.NewVariants(cfg.CacheBytes, cacheMetrics)
@@ -131,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, logs io.Write
 		a.flushers = append(a.flushers, cf.Flush)
 	}
 
-	cat := catalog.New(store, meta, catalog.Config{StorageTimeout: cfg.StorageTimeout, FailureTTL: cfg.MissingTTL}, invalidators...)
+	cat := catalog.New(store, meta, catalog.Config{StorageTimeout: cfg.StorageTimeout, FailureTTL: cfg.MissingTTL, Marks: marks}, invalidators...)
 	a.closers = append(a.closers, func(context.Context) { cat.Close() })
 	a.Render = render.New(render.Config{
 		Workers:        cfg.WorkerCount(),

@@ -42,6 +42,11 @@ var cases = []pipelineCase{
 	{"avif-w400", photo, "w=400&quality=80&fm=avif", imaging.AVIF, 400, 267},
 	{"jpeg-800x800-smart", photo, "resize=800,800&crop_strategy=smart", imaging.JPEG, 800, 800},
 	{"png-source-w400", "50020484-00001.png", "w=400", imaging.PNG, 400, 0},
+	// the Photon vocabulary's costs: adjustments after the resize, and
+	// trim=auto, which decodes the source whole to find its border
+	{"jpeg-w400-blur-sharp", photo, "w=400&quality=80&blur=10&sharp=5", imaging.JPEG, 400, 267},
+	{"jpeg-w400-filters", photo, "w=400&quality=80&filter=sepia&contrast=20&brightness=10", imaging.JPEG, 400, 267},
+	{"jpeg-w400-trim", photo, "w=400&quality=80&trim=auto", imaging.JPEG, 400, 0},
 }
 
 func parse(tb testing.TB, query string) imaging.Options {

@@ -34,15 +34,21 @@ func (x redisIndex) Has(ctx context.Context, source, name string) (present, know
 }
 
 func (x redisIndex) Add(ctx context.Context, source, name string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.r.o.Timeout)
+	x.r.addToSet(ctx, VariantPrefix+source, name, variantIndexTTL)
+}
+
+// addToSet adds member to the set at key and renews the set's lifetime to
+// ttl, beyond the caller's cancellation.
+func (r *Redis) addToSet(ctx context.Context, key, member string, ttl time.Duration) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Timeout)
 	defer cancel()
-	_, err := x.r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.SAdd(ctx, VariantPrefix+source, name)
-		p.Expire(ctx, VariantPrefix+source, variantIndexTTL)
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, key, member)
+		p.Expire(ctx, key, ttl)
 		return nil
 	})
 	if err != nil {
-		x.r.fail(opSet, VariantPrefix+source, err)
+		r.fail(opSet, key, err)
 	}
 }
 
@@ -54,4 +60,41 @@ func (x redisIndex) Drop(ctx context.Context, source string) {
 	if err := x.r.rdb.Del(ctx, VariantPrefix+source).Err(); err != nil {
 		x.r.fail(opDelete, VariantPrefix+source, err)
 	}
+}
+
+// MarkPrefix starts the Redis key of each watermark's users:
+// prism:marked:<storage key>, a set of the originals drawn with it.
+const MarkPrefix = "prism:marked:"
+
+// markIndexTTL outlasts what a CDN keeps of a variant (a year at most), so
+// that a watermark changed long after its variants were rendered still
+// purges them; every Add renews it.
+const markIndexTTL = 400 * 24 * time.Hour
+
+// MarkIndex returns the watermark index, kept in this Redis with the same
+// timeouts and failure accounting as the metadata.
+func (r *Redis) MarkIndex() MarkIndex { return redisMarks{r} }
+
+type redisMarks struct{ r *Redis }
+
+func (x redisMarks) Add(ctx context.Context, mark, source string) {
+	x.r.addToSet(ctx, MarkPrefix+mark, source, markIndexTTL)
+}
+
+// Take reads and deletes the set in one transaction, so that a source
+// added meanwhile is kept for the next change.
+func (x redisMarks) Take(ctx context.Context, mark string) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.r.o.Timeout)
+	defer cancel()
+	var members *redis.StringSliceCmd
+	_, err := x.r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		members = p.SMembers(ctx, MarkPrefix+mark)
+		p.Del(ctx, MarkPrefix+mark)
+		return nil
+	})
+	if err != nil {
+		x.r.fail(opGet, MarkPrefix+mark, err)
+		return nil
+	}
+	return members.Val()
 }

@@ -35,6 +35,9 @@ type Config struct {
 	// FailureTTL is how long an original that failed analysis (415, 422)
 	// is remembered as failed, as missing keys are.
 	FailureTTL time.Duration
+	// Marks records the originals drawn with each watermark, so that a
+	// change of the watermark purges their variants too; nil records none.
+	Marks cache.MarkIndex
 }
 
 // Catalog is the set of originals.
@@ -125,9 +128,26 @@ func (c *Catalog) Forget(ctx context.Context, key string) {
 	c.invalidate(ctx, key)
 }
 
+// invalidate drops what was derived from key: its own variants, and those
+// of every original drawn with it as a watermark.
 func (c *Catalog) invalidate(ctx context.Context, key string) {
-	for _, inv := range c.invalidators {
-		inv.Invalidate(ctx, key)
+	keys := []string{key}
+	if c.cfg.Marks != nil {
+		keys = append(keys, c.cfg.Marks.Take(ctx, key)...)
+	}
+	for _, k := range keys {
+		for _, inv := range c.invalidators {
+			inv.Invalidate(ctx, k)
+		}
+	}
+}
+
+// DrawnWith records that source is rendered with mark as its watermark,
+// before the mark is read: a change of mark from then on purges source's
+// variants.
+func (c *Catalog) DrawnWith(ctx context.Context, mark, source string) {
+	if c.cfg.Marks != nil {
+		c.cfg.Marks.Add(ctx, mark, source)
 	}
 }
 

@@ -5,28 +5,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/internal/testutil"
 	"github.com/prism-image/prism/storage"
 )
 
-// recorder is an Invalidator that remembers what it was told.
-type recorder struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (r *recorder) Invalidate(_ context.Context, key string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.keys = append(r.keys, key)
-}
-
-func newCatalog(t *testing.T, store storage.Storage) (*Catalog, *recorder) {
+func newCatalog(t *testing.T, store storage.Storage) (*Catalog, *testutil.Invalidations) {
 	t.Helper()
 	if store == nil {
 		var err error
@@ -34,7 +22,7 @@ func newCatalog(t *testing.T, store storage.Storage) (*Catalog, *recorder) {
 			t.Fatal(err)
 		}
 	}
-	rec := &recorder{}
+	rec := &testutil.Invalidations{}
 	c := New(store, cache.NewMemory(100, cache.Options{}), Config{StorageTimeout: time.Second, FailureTTL: 200 * time.Millisecond}, rec)
 	t.Cleanup(c.Close)
 	return c, rec
@@ -53,8 +41,8 @@ func TestPutReplaceDelete(t *testing.T) {
 	if cached, found, err := c.Lookup(ctx, "a/cat.jpg"); found != cache.Hit || cached != m || err != nil {
 		t.Errorf("lookup after put: %v %+v %v", found, cached, err)
 	}
-	if len(rec.keys) != 0 {
-		t.Errorf("a new key invalidated %v", rec.keys)
+	if len(rec.Keys()) != 0 {
+		t.Errorf("a new key invalidated %v", rec.Keys())
 	}
 	second := jpeg
 	second.Width = 320
@@ -74,8 +62,8 @@ func TestPutReplaceDelete(t *testing.T) {
 	if _, found, _ := c.Lookup(ctx, "a/cat.jpg"); found != cache.Miss {
 		t.Errorf("lookup after delete: %v", found)
 	}
-	if !slices.Equal(rec.keys, []string{"a/cat.jpg", "a/cat.jpg"}) {
-		t.Errorf("invalidations %v, want one per replace and delete", rec.keys)
+	if !slices.Equal(rec.Keys(), []string{"a/cat.jpg", "a/cat.jpg"}) {
+		t.Errorf("invalidations %v, want one per replace and delete", rec.Keys())
 	}
 	if _, err := c.Stat(ctx, "a/cat.jpg"); prism.StatusOf(err) != http.StatusNotFound {
 		t.Errorf("stat after delete: %v", err)
@@ -254,5 +242,58 @@ func TestPresignOnAFolder(t *testing.T) {
 		if pe := prism.AsError(err); err == nil || pe.Status != http.StatusNotImplemented || pe.Code != prism.CodeNotImplemented || !strings.Contains(pe.Message, "S3") {
 			t.Errorf("presign %s: %v, want a 501 naming S3", name, err)
 		}
+	}
+}
+
+// TestMarkUsersPurged: replacing, deleting or forgetting a watermark
+// purges the originals drawn with it, once each, after itself.
+func TestMarkUsersPurged(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(ctx context.Context, c *Catalog) error
+	}{
+		{"replace", func(ctx context.Context, c *Catalog) error {
+			_, _, err := c.Put(ctx, "logo.png", []byte("second"), jpeg, Overwrite)
+			return err
+		}},
+		{"delete", func(ctx context.Context, c *Catalog) error { return c.Delete(ctx, "logo.png") }},
+		{"forget", func(ctx context.Context, c *Catalog) error { c.Forget(ctx, "logo.png"); return nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			store, err := storage.NewFile(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &testutil.Invalidations{}
+			c := New(store, cache.NewMemory(100, cache.Options{}),
+				Config{StorageTimeout: time.Second, FailureTTL: time.Second, Marks: cache.NewMarkMemory(0)}, rec)
+			t.Cleanup(c.Close)
+			if _, _, err := c.Put(ctx, "logo.png", []byte("first"), jpeg, Overwrite); err != nil {
+				t.Fatal(err)
+			}
+			c.DrawnWith(ctx, "logo.png", "a.jpg")
+			c.DrawnWith(ctx, "logo.png", "b/c.jpg")
+			c.DrawnWith(ctx, "logo.png", "a.jpg")
+			c.DrawnWith(ctx, "other.png", "d.jpg")
+			if err := tt.change(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			got := rec.Take()
+			if len(got) != 3 || got[0] != "logo.png" {
+				t.Fatalf("invalidated %q, want logo.png, then a.jpg and b/c.jpg", got)
+			}
+			users := got[1:]
+			slices.Sort(users)
+			if !slices.Equal(users, []string{"a.jpg", "b/c.jpg"}) {
+				t.Errorf("users purged %q, want a.jpg and b/c.jpg", users)
+			}
+			// taken: the next change purges the mark alone
+			c.Forget(ctx, "logo.png")
+			if got := rec.Take(); !slices.Equal(got, []string{"logo.png"}) {
+				t.Errorf("second change invalidated %q, want logo.png alone", got)
+			}
+		})
 	}
 }

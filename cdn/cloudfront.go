@@ -34,6 +34,12 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	// Attempts bounds the tries of one batch before it is given up (logged).
 	Attempts int
+	// MaxPending bounds the paths waiting to be sent. Past it they collapse
+	// into one invalidation of everything (/*): a mass purge (a watermark
+	// drawn on thousands of originals, a bulk delete) would otherwise queue
+	// thousands of wildcard paths, which CloudFront bills per path and runs
+	// 15 at a time.
+	MaxPending int
 	// Metrics counts the invalidations; nil: they are not counted.
 	Metrics *Metrics
 }
@@ -82,6 +88,9 @@ func (o Options) withDefaults() Options {
 	if o.Attempts <= 0 {
 		o.Attempts = 10
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 150
+	}
 	return o
 }
 
@@ -119,11 +128,19 @@ func Path(key string) string {
 	return "/" + storage.EscapePath(key) + "*"
 }
 
+// everything is the path that invalidates the whole distribution.
+const everything = "/*"
+
 // Invalidate records that key changed. It implements catalog.Invalidator.
 func (c *CloudFront) Invalidate(_ context.Context, key string) {
 	p := Path(key)
 	c.mu.Lock()
-	if !c.queued[p] {
+	switch {
+	case c.queued[everything] || c.queued[p]: // already covered
+	case len(c.pending) >= c.o.MaxPending:
+		c.log.Warn("cdn: too many paths to invalidate one by one; invalidating everything", "distribution", c.distribution, "pending", len(c.pending)+1)
+		c.pending, c.queued = []string{everything}, map[string]bool{everything: true}
+	default:
 		c.queued[p] = true
 		c.pending = append(c.pending, p)
 	}

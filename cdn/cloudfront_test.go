@@ -23,6 +23,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/prometheus/client_golang/prometheus"
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/cache"
+	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/storage"
 )
 
 const (
@@ -148,6 +153,23 @@ func TestInvalidationsAreBatched(t *testing.T) {
 	}
 }
 
+// A purge past MaxPending paths becomes one invalidation of everything,
+// which covers what is asked while it waits.
+func TestMassPurgeCollapses(t *testing.T) {
+	fake := &fakeCloudFront{t: t}
+	c := newTestCloudFront(t, fake, Options{Window: time.Hour, MaxPending: 3})
+	for _, k := range []string{"a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"} {
+		c.Invalidate(context.Background(), k)
+	}
+	c.Flush(context.Background())
+	c.Invalidate(context.Background(), "f.jpg") // after: its own path again
+	c.Close(context.Background())
+	want := [][]string{{"/*"}, {"/f.jpg*"}}
+	if !slices.EqualFunc(fake.batches, want, slices.Equal[[]string]) {
+		t.Errorf("batches %q, want %q", fake.batches, want)
+	}
+}
+
 func TestInvalidationsAreRetried(t *testing.T) {
 	fake := &fakeCloudFront{t: t, failures: 2}
 	c := newTestCloudFront(t, fake, Options{Window: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
@@ -221,5 +243,40 @@ func TestInvalidationMetrics(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWatermarkPurge: replacing a watermark through the catalog invalidates
+// its own path and the path of every original drawn with it, in one batch
+// CloudFront receives.
+func TestWatermarkPurge(t *testing.T) {
+	ctx := t.Context()
+	fake := &fakeCloudFront{t: t}
+	cf := newTestCloudFront(t, fake, Options{Window: time.Hour})
+	store, err := storage.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := catalog.New(store, cache.NewMemory(100, cache.Options{}),
+		catalog.Config{StorageTimeout: time.Second, FailureTTL: time.Second, Marks: cache.NewMarkMemory(0)}, cf)
+	t.Cleanup(cat.Close)
+	png := prism.Metadata{Width: 1, Height: 1, Format: "png", ContentType: "image/png", Frames: 1, Orientation: 1}
+	if _, _, err := cat.Put(ctx, "marks/logo.png", []byte("first"), png, catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	cat.DrawnWith(ctx, "marks/logo.png", "uploads/cat.jpg")
+	cat.DrawnWith(ctx, "marks/logo.png", "uploads/dog.jpg")
+	if _, _, err := cat.Put(ctx, "marks/logo.png", []byte("second"), png, catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	cf.Flush(ctx)
+	cf.Close(ctx)
+	if len(fake.batches) != 1 {
+		t.Fatalf("batches %q, want one", fake.batches)
+	}
+	got := slices.Clone(fake.batches[0])
+	slices.Sort(got)
+	if want := []string{"/marks/logo.png*", "/uploads/cat.jpg*", "/uploads/dog.jpg*"}; !slices.Equal(got, want) {
+		t.Errorf("paths %q, want %q", got, want)
 	}
 }

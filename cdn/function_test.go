@@ -22,7 +22,7 @@ func TestFunctionKeepsTheServersParameters(t *testing.T) {
 		t.Fatal("no `const KNOWN = [...]` in viewer-request.js")
 	}
 	var known []string
-	for _, m := range regexp.MustCompile(`'([a-z_]+)'`).FindAllSubmatch(block[1], -1) {
+	for _, m := range regexp.MustCompile(`'([a-z_-]+)'`).FindAllSubmatch(block[1], -1) {
 		known = append(known, string(m[1]))
 	}
 	want := append(slices.Clone(prism.TransformParams), prism.SignatureParam)

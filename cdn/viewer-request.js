@@ -17,7 +17,10 @@
 // signature. A Go test compares this list with the server's.
 const KNOWN = [
   'w', 'h', 'fit', 'resize', 'lb', 'crop', 'crop_strategy', 'gravity', 'zoom', 'dpr',
-  'quality', 'q', 'format', 'fm', 'auto', 'webp', 'background', 'bg', 's'
+  'quality', 'q', 'format', 'fm', 'auto', 'webp', 'background', 'bg',
+  'trim', 'trim_threshold', 'ulb', 'rot', 'rotate', 'flip', 'fp-x', 'fp-y',
+  'filter', 'brightness', 'contrast', 'colorize', 'smooth', 'blur', 'sharp', 'sharpen', 'strip',
+  'mark', 'mark-w', 'mark-align', 'mark-pad', 'mark-alpha', 's'
 ];
 
 // The Accept values the origin can see for format=auto.

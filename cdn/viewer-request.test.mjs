@@ -72,6 +72,8 @@ const cases = [
     [['crop_strategy', 'smart'], ['quality', '80'], ['w', '400']], undefined],
   ['values untouched', q(['gravity', 'NorthEast'], ['resize', '400,300'], ['bg', '%23fff']), {},
     [['bg', '%23fff'], ['gravity', 'NorthEast'], ['resize', '400,300']], undefined],
+  ['Photon vocabulary kept, values untouched', q(['w', '50%'], ['mark-align', 'top,left'], ['fp-x', '0.3'], ['filter', 'grayscale'], ['mark', 'logos%2Fa.png']), {},
+    [['filter', 'grayscale'], ['fp-x', '0.3'], ['mark', 'logos%2Fa.png'], ['mark-align', 'top,left'], ['w', '50%']], undefined],
   ['sorted by name', q(['zoom', '2'], ['w', '400'], ['crop', '0,0,50,50'], ['h', '300'], ['dpr', '2']), {},
     [['crop', '0,0,50,50'], ['dpr', '2'], ['h', '300'], ['w', '400'], ['zoom', '2']], undefined],
   ['repeated: first value wins', q(['w', '400'], ['w', '800'], ['w', '1200']), {}, [['w', '400']], undefined],
@@ -163,7 +165,10 @@ test('at most three Accept values reach the origin', () => {
 test('KNOWN is the server parameter list plus s', () => {
   assert.deepEqual(KNOWN, [
     'w', 'h', 'fit', 'resize', 'lb', 'crop', 'crop_strategy', 'gravity', 'zoom', 'dpr',
-    'quality', 'q', 'format', 'fm', 'auto', 'webp', 'background', 'bg', 's',
+    'quality', 'q', 'format', 'fm', 'auto', 'webp', 'background', 'bg',
+    'trim', 'trim_threshold', 'ulb', 'rot', 'rotate', 'flip', 'fp-x', 'fp-y',
+    'filter', 'brightness', 'contrast', 'colorize', 'smooth', 'blur', 'sharp', 'sharpen', 'strip',
+    'mark', 'mark-w', 'mark-align', 'mark-pad', 'mark-alpha', 's',
   ]);
 });
 

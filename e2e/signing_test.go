@@ -46,6 +46,10 @@ func TestSignedURLs(t *testing.T) {
 		{"signed by another key", signCLI(t, "other-key", p.URL+"/img/flowers.jpeg?w=200&fm=webp"), http.StatusForbidden},
 		{"missing", base + "?w=200&fm=webp", http.StatusForbidden},
 		{"other image", p.URL + "/img/concert.jpg?w=200&fm=webp&s=" + sig, http.StatusForbidden},
+		{"mark added", signed + "&mark=img/with-alpha.png", http.StatusForbidden},
+		{"mark-alpha added to a signed mark", signCLI(t, key, base+"?w=200&mark=img/with-alpha.png") + "&mark-alpha=10", http.StatusForbidden},
+		{"signed mark", signCLI(t, key, p.URL+"/img/flowers.jpeg?w=200&fm=webp&mark=img/with-alpha.png"), http.StatusOK},
+		{"signed percent width", signCLI(t, key, p.URL+"/img/flowers.jpeg?w=10%25&fm=webp"), http.StatusOK},
 		{"original needs no signature", base, http.StatusOK},
 		{"trackers alone need none", base + "?utm_source=x", http.StatusOK},
 	}
@@ -57,6 +61,11 @@ func TestSignedURLs(t *testing.T) {
 			}
 			if tt.status == http.StatusForbidden && !strings.Contains(string(res.body), `"invalid_signature"`) {
 				t.Errorf("403 body %s", res.body)
+			}
+			if tt.status == http.StatusOK && strings.Contains(tt.url, "w=10%25") {
+				if d := testutil.DecodeImage(t, res.body); d.Width != 192 {
+					t.Errorf("w=10%% of 1920 is %d wide", d.Width)
+				}
 			}
 			if tt.status == http.StatusOK && strings.Contains(tt.url, "w=200") {
 				if d := testutil.DecodeImage(t, res.body); d.Format != "webp" || d.Width != 200 {

@@ -83,13 +83,13 @@ func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
 	h, plan := in.h, in.plan
 	var first *image.NRGBA
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
-		img, err := load(ctx, in.src, h, plan, in.frames)
+		img, err := load(ctx, in.src, h, plan, in.frames, h.Orientation <= 2 && in.frames == 1)
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
-		if err := render(img, h, plan, in.frames, PNG, in.o); err != nil {
+		if err := render(img, h, plan, in.frames, PNG, in.o, nil); err != nil {
 			return err
 		}
 		pixels, err := img.ToBytes() // every frame, so every frame is decoded
@@ -122,8 +122,9 @@ func analysis(h Header, img *image.NRGBA) (Analysis, error) {
 // (a resize: no crop, padding or flattening), else from the source's
 // first frame decoded at the smallest scale its format allows.
 func (t *Transform) Analysis(ctx context.Context, out *Encoded) (Analysis, error) {
-	whole := t.plan.Crop == (Rect{0, 0, t.h.Width, t.h.Height}) && t.plan.Trim == (Rect{0, 0, t.plan.Resized.W, t.plan.Resized.H}) &&
-		!t.plan.pads() && (t.out.supportsAlpha() || !t.h.HasAlpha)
+	whole := t.plan.Crop == (Rect{0, 0, t.h.Width, t.h.Height}) && t.plan.Window == (Rect{0, 0, t.plan.Resized.W, t.plan.Resized.H}) &&
+		!t.plan.pads() && (t.out.supportsAlpha() || !t.h.HasAlpha) &&
+		!t.plan.orients() && t.o.Trim == nil && t.o.Adjust == (Adjust{}) && t.o.Mark == nil
 	if !whole {
 		in, err := inspection(t.src, t.h, 1)
 		if err != nil {

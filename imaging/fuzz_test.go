@@ -20,6 +20,9 @@ func FuzzParseOptions(f *testing.F) {
 		"w=400&quality=80", "resize=800,600&crop_strategy=smart", "format=auto", "lb=8192,8192&fm=avif",
 		"crop=10,10,50px,50px&w=100", "fit=300,200&zoom=2.5&dpr=3", "w=0", "h=-1&bg=%23fff", "auto=format,compress&webp=1",
 		"gravity=northeast&resize=100px,100px", "crop=0,0,0,0", "zoom=1e309", "w=1&h=8192&dpr=5",
+		"w=50%25&rot=90&flip=hv", "trim=1,2,3,4&resize=10,10&fp-x=0.9", "ulb=true&trim_threshold=40&h=20%25",
+		"filter=sepia&brightness=-20&contrast=50&colorize=10,0,-10&smooth=2&blur=3&sharp=4",
+		"mark=a%2Fb.png&mark-w=0.5&mark-align=top,left&mark-pad=0&mark-alpha=30", "trim=9999,0,0,0&w=5",
 	} {
 		f.Add(q, 5141, 3434)
 	}
@@ -51,13 +54,13 @@ func FuzzParseOptions(f *testing.F) {
 			}
 			return
 		}
-		for _, s := range []Size{plan.Resized, plan.Canvas, {plan.Trim.W, plan.Trim.H}, {plan.Crop.W, plan.Crop.H}} {
+		for _, s := range []Size{plan.Resized, plan.Canvas, {plan.Window.W, plan.Window.H}, {plan.Crop.W, plan.Crop.H}} {
 			if s.W < 1 || s.H < 1 || s.W > max(src.W, MaxDimension) || s.H > max(src.H, MaxDimension) {
 				t.Fatalf("%q on %v: plan %+v is out of bounds", query, src, plan)
 			}
 		}
-		if plan.Crop.X < 0 || plan.Crop.Y < 0 || plan.Crop.X+plan.Crop.W > src.W || plan.Crop.Y+plan.Crop.H > src.H {
-			t.Fatalf("%q on %v: crop %+v outside the source", query, src, plan.Crop)
+		if c := plan.SourceCrop(); c.X < 0 || c.Y < 0 || c.X+c.W > src.W || c.Y+c.H > src.H {
+			t.Fatalf("%q on %v: crop %+v outside the source", query, src, c)
 		}
 	})
 }

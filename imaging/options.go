@@ -69,7 +69,8 @@ func (l Length) String() string {
 	return s
 }
 
-// Region is a crop rectangle of the upright source.
+// Region is a crop rectangle of the upright source, once trimmed and
+// rotated.
 type Region struct{ X, Y, W, H Length }
 
 func (r Region) String() string {
@@ -96,7 +97,7 @@ type Options struct {
 	Mode          Mode
 	Width, Height int     // the requested box before zoom and dpr; 0 = unbounded
 	sizing        string  // which parameter set the box, for Canonical
-	Crop          *Region // applied to the upright source before any sizing
+	Crop          *Region // applied after trim and rotation, before any sizing
 	Strategy      Strategy
 	Gravity       Gravity
 	Zoom          float64 // 0 means 1
@@ -104,6 +105,16 @@ type Options struct {
 	Quality       int     // 0 means the format's default
 	Format        Format  // "" means the source's web format; FormatAuto negotiates
 	Background    *Color  // nil: black for letterbox, white for flattening
+
+	// Photon's w=50%: the box as a percentage of the image being sized,
+	// used where Width or Height is 0.
+	WidthPct, HeightPct float64
+	Trim                *Trim  // before any other step
+	Rotate              int    // degrees clockwise, after Trim
+	Flip                Flip   // after Rotate
+	Focus               *Point // where a cover crop is centred; overrides Gravity and Strategy
+	Adjust              Adjust
+	Mark                *Watermark
 }
 
 // IsZero reports whether o asks for no transform at all.
@@ -135,22 +146,32 @@ func (o Options) Canonical() string {
 		b.WriteByte('=')
 		b.WriteString(v)
 	}
+	o.canonicalEffects(add)
 	if o.Crop != nil {
 		add("crop", o.Crop.String())
 	}
 	switch o.sizing {
 	case "w":
-		if o.Width > 0 {
+		switch {
+		case o.Width > 0:
 			add("w", strconv.Itoa(o.Width))
+		case o.WidthPct > 0:
+			add("w", num(o.WidthPct)+"%25")
 		}
-		if o.Height > 0 {
+		switch {
+		case o.Height > 0:
 			add("h", strconv.Itoa(o.Height))
+		case o.HeightPct > 0:
+			add("h", num(o.HeightPct)+"%25")
 		}
 	case "resize", "fit", "lb":
 		add(o.sizing, strconv.Itoa(o.Width)+","+strconv.Itoa(o.Height))
 	}
 	if o.Mode == ModeCover {
 		switch {
+		case o.Focus != nil:
+			add("fp-x", num(o.Focus.X))
+			add("fp-y", num(o.Focus.Y))
 		case o.Strategy != "":
 			add("crop_strategy", string(o.Strategy))
 		case o.Gravity != "" && o.Gravity != GravityCenter:
@@ -163,6 +184,7 @@ func (o Options) Canonical() string {
 	if o.DPR > 0 && o.DPR != 1 {
 		add("dpr", strconv.FormatFloat(o.DPR, 'f', -1, 64))
 	}
+	o.canonicalAdjust(add)
 	if o.Quality > 0 {
 		add("q", strconv.Itoa(o.Quality))
 	}
@@ -200,19 +222,21 @@ func ParseOptions(q url.Values) (Options, error) {
 		}
 	}
 	var w, h int
+	var wPct, hPct float64
 	if p.has("w") {
-		w = p.dimension("w")
+		w, wPct = p.dimension("w")
 	}
 	if p.has("h") {
-		h = p.dimension("h")
+		h, hPct = p.dimension("h")
 	}
 	if o.sizing == "" && (p.has("w") || p.has("h")) {
 		o.Mode, o.sizing, o.Width, o.Height = ModeFit, "w", w, h
+		o.WidthPct, o.HeightPct = wPct, hPct
 	}
 	if p.has("crop") {
 		o.Crop = p.region("crop")
 		// Tachyon: a crop with both w and h covers the box exactly.
-		if o.sizing == "w" && o.Width > 0 && o.Height > 0 {
+		if o.sizing == "w" && (o.Width > 0 || o.WidthPct > 0) && (o.Height > 0 || o.HeightPct > 0) {
 			o.Mode = ModeCover
 		}
 	}
@@ -272,6 +296,15 @@ func ParseOptions(q url.Values) (Options, error) {
 			o.Background = p.color(name)
 		}
 	}
+	p.parseEffects(&o)
+	if o.Focus != nil {
+		o.Strategy = "" // the focal point decides the crop
+	}
+	if o.Mode != ModeCover {
+		// A focal point means nothing without a cover crop: dropped, so
+		// that ?fp-x=0.3 alone is the original, as its canonical form says.
+		o.Focus = nil
+	}
 	if p.err != nil {
 		return Options{}, p.err
 	}
@@ -304,14 +337,24 @@ func pixels(s string) (int, bool) {
 	return n, err == nil
 }
 
-func (p *parser) dimension(name string) int {
+// dimension reads w or h: whole pixels, or (Photon) a percentage of the
+// image being sized, from 1% to 100%.
+func (p *parser) dimension(name string) (int, float64) {
 	v := p.get(name)
+	if s, ok := strings.CutSuffix(v, "%"); ok {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || strings.ContainsAny(s, "eExXpPnN+") || f < 1 || f > 100 {
+			p.fail(name, "must be a percentage from 1%% to 100%%, or a whole number of pixels from 1 to %d", MaxDimension)
+			return 0, 0
+		}
+		return 0, f
+	}
 	n, ok := pixels(v)
 	if !ok || strings.HasSuffix(v, "px") || n < 1 || n > MaxDimension {
-		p.fail(name, "must be a whole number of pixels from 1 to %d", MaxDimension)
-		return 0
+		p.fail(name, "must be a whole number of pixels from 1 to %d, or a percentage from 1%% to 100%%", MaxDimension)
+		return 0, 0
 	}
-	return n
+	return n, 0
 }
 
 func (p *parser) pair(name string) (int, int) {

@@ -3,7 +3,6 @@ package imaging
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -15,9 +14,9 @@ import (
 // parseQuery runs ParseOptions on a raw query string.
 func parseQuery(t *testing.T, query string) (Options, error) {
 	t.Helper()
-	q, err := url.ParseQuery(query)
+	q, err := prism.ParseQuery(query)
 	if err != nil {
-		t.Fatalf("url.ParseQuery(%q): %v", query, err)
+		t.Fatalf("ParseQuery(%q): %v", query, err)
 	}
 	return ParseOptions(q)
 }
@@ -150,6 +149,51 @@ func TestParseOptionsValid(t *testing.T) {
 		{"bg=000", Options{Background: &Color{0, 0, 0}}},
 		{"bg=#123456", Options{Background: &Color{0x12, 0x34, 0x56}}},
 
+		// Photon's percent sizes
+		{"w=50%", Options{Mode: ModeFit, WidthPct: 50}},
+		{"w=50%25&h=20%25", Options{Mode: ModeFit, WidthPct: 50, HeightPct: 20}},
+		{"h=100%", Options{Mode: ModeFit, HeightPct: 100}},
+		{"w=1%", Options{Mode: ModeFit, WidthPct: 1}},
+		{"w=12.5%", Options{Mode: ModeFit, WidthPct: 12.5}},
+
+		// trim, ulb, rotate, flip, focal point
+		{"trim=auto", Options{Trim: &Trim{Auto: true, Threshold: 10}}},
+		{"trim=AUTO&trim_threshold=0", Options{Trim: &Trim{Auto: true}}},
+		{"trim=1,2,3,4", Options{Trim: &Trim{Edges: [4]int{1, 2, 3, 4}}}},
+		{"trim=0,0,0,0", Options{}},
+		{"trim_threshold=40", Options{}}, // a modifier alone changes nothing
+		{"ulb=true", Options{Trim: &Trim{Auto: true, Black: true, Threshold: 10}}},
+		{"ulb=1&trim_threshold=50", Options{Trim: &Trim{Auto: true, Black: true, Threshold: 50}}},
+		{"ulb=false", Options{}},
+		{"rot=90", Options{Rotate: 90}},
+		{"rotate=270&rot=90", Options{Rotate: 270}},
+		{"rot=0", Options{}},
+		{"flip=h", Options{Flip: FlipH}},
+		{"flip=VH", Options{Flip: FlipHV}},
+		{"resize=10,10&fp-x=0.2", Options{Mode: ModeCover, Width: 10, Height: 10, Focus: &Point{0.2, 0.5}}},
+		{"resize=10,10&fp-y=1&fp-x=0&crop_strategy=smart", Options{Mode: ModeCover, Width: 10, Height: 10, Focus: &Point{0, 1}}},
+
+		// filters and adjustments
+		{"filter=GrayScale", Options{Adjust: Adjust{Filter: FilterGrayscale}}},
+		{"filter=blurselective", Options{Adjust: Adjust{Filter: FilterBlurSelective}}},
+		{"brightness=-255&contrast=100", Options{Adjust: Adjust{Brightness: -255, Contrast: 100}}},
+		{"colorize=255,-10,0", Options{Adjust: Adjust{Colorize: &Tint{255, -10, 0}}}},
+		{"colorize=0,0,0", Options{}},
+		{"smooth=-7", Options{Adjust: Adjust{Smooth: ptr(-7.0)}}},
+		{"smooth=2.5", Options{Adjust: Adjust{Smooth: ptr(2.5)}}},
+		{"blur=250&sharp=0", Options{Adjust: Adjust{Blur: 250}}},
+		{"sharpen=10&sharp=1", Options{Adjust: Adjust{Sharpen: 10}}},
+		{"strip=all&strip=bogus", Options{}},
+		{"strip=INFO", Options{}},
+
+		// the watermark and its defaults
+		{"mark=logo.png", Options{Mark: &Watermark{Key: "logo.png", VAlign: "bottom", HAlign: "right", Pad: 10, Alpha: 100}}},
+		{"mark=a/b%20c.png&mark-w=0.25&mark-align=left,top&mark-pad=0&mark-alpha=40",
+			Options{Mark: &Watermark{Key: "a/b c.png", Width: 0.25, VAlign: "top", HAlign: "left", Alpha: 40}}},
+		{"mark=m.png&mark-w=120&mark-align=center", Options{Mark: &Watermark{Key: "m.png", Width: 120, VAlign: "bottom", HAlign: "center", Pad: 10, Alpha: 100}}},
+		{"mark=m.png&mark-w=1", Options{Mark: &Watermark{Key: "m.png", Width: 1, VAlign: "bottom", HAlign: "right", Pad: 10, Alpha: 100}}},
+		{"mark-alpha=50", Options{}},
+
 		// precedence: resize > fit > lb > w/h
 		{"resize=100,100&fit=200,200&lb=300,300&w=400&h=400", Options{Mode: ModeCover, Width: 100, Height: 100}},
 		{"w=400&lb=300,300&fit=200,200", Options{Mode: ModeFit, Width: 200, Height: 200}},
@@ -185,9 +229,11 @@ func dumpOptions(o Options) string {
 		"box=" + itoa(o.Width) + "x" + itoa(o.Height),
 		"crop=" + crop, "strategy=" + string(o.Strategy), "gravity=" + string(o.Gravity),
 		"zoom=" + ftoa(o.Zoom), "dpr=" + ftoa(o.DPR), "quality=" + itoa(o.Quality),
-		"format=" + string(o.Format), "bg=" + bg,
+		"format=" + string(o.Format), "bg=" + bg, "rest=" + o.Canonical(),
 	}, " ")
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func itoa(n int) string     { return strconv.Itoa(n) }
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
@@ -399,6 +445,71 @@ func TestParseOptionsInvalid(t *testing.T) {
 		{"bg=ff_fff", "bg"},
 		{"bg=rgb(1,2,3)", "bg"},
 
+		// percent sizes
+		{"w=0%", "w"},
+		{"w=101%", "w"},
+		{"w=-5%", "w"},
+		{"h=%", "h"},
+		{"h=50%%", "h"},
+		{"w=50%&h=abc", "h"},
+
+		// trim, ulb, rotate, flip, focal point
+		{"trim=", "trim"},
+		{"trim=yes", "trim"},
+		{"trim=1,2,3", "trim"},
+		{"trim=1,2,3,4,5", "trim"},
+		{"trim=1,2,-3,4", "trim"},
+		{"trim=1.5,0,0,0", "trim"},
+		{"trim=100001,0,0,0", "trim"},
+		{"trim=auto&trim_threshold=256", "trim_threshold"},
+		{"trim=auto&trim_threshold=-1", "trim_threshold"},
+		{"trim_threshold=x", "trim_threshold"},
+		{"ulb=yes", "ulb"},
+		{"rot=45", "rot"},
+		{"rot=360", "rot"},
+		{"rot=-90", "rot"},
+		{"rotate=", "rotate"},
+		{"flip=x", "flip"},
+		{"flip=", "flip"},
+		{"resize=10,10&fp-x=1.1", "fp-x"},
+		{"fp-y=-0.1", "fp-y"},
+		{"fp-x=NaN", "fp-x"},
+
+		// filters and adjustments
+		{"filter=blur", "filter"},
+		{"filter=", "filter"},
+		{"brightness=256", "brightness"},
+		{"brightness=1.5", "brightness"},
+		{"contrast=-101", "contrast"},
+		{"colorize=1,2", "colorize"},
+		{"colorize=1,2,256", "colorize"},
+		{"colorize=a,b,c", "colorize"},
+		{"smooth=-8", "smooth"},
+		{"smooth=101", "smooth"},
+		{"smooth=Inf", "smooth"},
+		{"blur=0", "blur"},
+		{"blur=251", "blur"},
+		{"blur=NaN", "blur"},
+		{"sharp=11", "sharp"},
+		{"sharpen=-1", "sharpen"},
+		{"strip=none", "strip"},
+		{"strip=", "strip"},
+
+		// the watermark
+		{"mark=", "mark"},
+		{"mark=" + strings.Repeat("k", 1025), "mark"},
+		{"mark=m.png&mark-w=0", "mark-w"},
+		{"mark=m.png&mark-w=1.5", "mark-w"},
+		{"mark=m.png&mark-w=8193", "mark-w"},
+		{"mark=m.png&mark-w=1e2", "mark-w"},
+		{"mark=m.png&mark-align=top,bottom", "mark-align"},
+		{"mark=m.png&mark-align=left,right", "mark-align"},
+		{"mark=m.png&mark-align=up", "mark-align"},
+		{"mark=m.png&mark-pad=-1", "mark-pad"},
+		{"mark=m.png&mark-pad=8193", "mark-pad"},
+		{"mark=m.png&mark-alpha=101", "mark-alpha"},
+		{"mark-alpha=x", "mark-alpha"},
+
 		// the error names the offending parameter when valid ones surround it
 		{"w=300&q=0&utm_source=x", "q"},
 		{"resize=100,100&gravity=up", "gravity"},
@@ -458,6 +569,18 @@ func TestCanonical(t *testing.T) {
 		{"bg=%23FFF", "bg=ffffff"},
 		{"background=AbCdEf", "bg=abcdef"},
 		{"bg=f00&lb=10,10&q=50&fm=png&dpr=2&zoom=1.5&utm_medium=y", "lb=10,10&zoom=1.5&dpr=2&q=50&fm=png&bg=ff0000"},
+		// Photon, imgix and Cloudflare parameters, in the order they apply
+		{"w=50%", "w=50%25"},
+		{"h=20%&w=10%", "w=10%25&h=20%25"},
+		{"blur=5&rot=90", "rot=90&blur=5"},
+		{"rot=0&sharp=0&strip=all&w=10", "w=10"},
+		{"q=80&mark-alpha=50&mark=a%26b.png&filter=sepia&flip=v&rotate=180&trim=auto&w=30",
+			"trim=auto&rot=180&flip=v&w=30&filter=sepia&mark=a%26b.png&mark-align=bottom,right&mark-pad=10&mark-alpha=50&q=80"},
+		{"ulb=true&trim_threshold=20", "ulb=true&trim_threshold=20"},
+		{"trim=1,2,3,4&trim_threshold=20", "trim=1,2,3,4"},
+		{"resize=10,10&fp-y=0.25&gravity=north", "resize=10,10&fp-x=0.5&fp-y=0.25"},
+		{"w=10&fp-x=0.3", "w=10"},
+		{"sharpen=2.50&smooth=0&colorize=1,0,0&contrast=-5&brightness=7", "brightness=7&contrast=-5&colorize=1,0,0&smooth=0&sharp=2.5"},
 		// overridden sizing parameters are dropped
 		{"resize=100,100&fit=200,200&lb=300,300&w=400&h=400", "resize=100,100"},
 		{"fit=200,200&w=400", "fit=200,200"},
@@ -493,6 +616,16 @@ func TestCanonicalEquivalent(t *testing.T) {
 		{"resize=100,100", "resize=100,100&w=50", "fit=1,1&resize=100,100", "lb=3,3&resize=100,100&h=7"},
 		{"crop=0,0,50,50", "crop=0.0,00,50.0,50"},
 		{"w=300&zoom=2", "zoom=2.0&w=300"},
+		{"rot=90", "rotate=90", "rot=180&rotate=90", "ROT=1&rot=90"},
+		{"sharp=3", "sharpen=3", "sharpen=3.0&sharp=9"},
+		{"flip=hv", "flip=vh", "flip=HV"},
+		{"trim=auto", "trim=auto&trim_threshold=10", "trim=AUTO", "trim=auto&ulb=true"}, // trim wins over ulb
+		{"ulb=true", "ulb=1", "ulb=TRUE&trim_threshold=10"},
+		{"mark=m.png", "mark=m.png&mark-align=bottom,right&mark-pad=10&mark-alpha=100", "mark=m.png&mark-align=right,bottom"},
+		{"resize=10,10&fp-x=0.5", "resize=10,10&fp-y=0.5", "resize=10,10&fp-x=0.5&fp-y=0.5&crop_strategy=smart"},
+		{"resize=10,10&fp-x=0", "resize=10,10&fp-x=-0", "resize=10,10&fp-x=0.0"},
+		{"smooth=0", "smooth=-0", "smooth=0.00"},
+		{"w=10", "w=10&ulb=true&trim=0,0,0,0", "w=10&fp-x=0.3", "w=10&strip=all&rot=0&sharp=0&ulb=false"},
 	}
 	for _, g := range groups {
 		want := optionsOf(t, g[0]).Canonical()
@@ -516,6 +649,11 @@ func TestCanonicalDistinct(t *testing.T) {
 		"w=300&fm=png", "w=300&fm=webp", "w=300&fm=auto", "w=300&fm=jpeg",
 		"lb=300,200&bg=000000", "lb=300,200&bg=ffffff",
 		"q=80", "fm=png", "bg=fff", "zoom=2", "dpr=2",
+		"w=30%", "w=30%&h=30%", "h=30%", "trim=auto", "ulb=true", "trim=auto&trim_threshold=11", "trim=0,0,0,1",
+		"rot=90", "rot=180", "flip=h", "flip=v", "flip=hv", "resize=300,200&fp-x=0.1", "resize=300,200&fp-y=0.1",
+		"filter=sepia", "filter=negate", "brightness=1", "contrast=1", "contrast=-1", "colorize=1,0,0", "colorize=0,1,0",
+		"smooth=1", "smooth=0", "blur=1", "sharp=1", "mark=a.png", "mark=b.png", "mark=a.png&mark-w=0.5",
+		"mark=a.png&mark-w=50", "mark=a.png&mark-align=top", "mark=a.png&mark-pad=0", "mark=a.png&mark-alpha=99",
 	}
 	seen := map[string]string{}
 	for _, q := range queries {
@@ -555,6 +693,23 @@ func TestIsZero(t *testing.T) {
 		{"webp=0", true},
 		{"webp=false", true},
 		{"auto=compress", true},
+		{"strip=all", true},
+		{"rot=0", true},
+		{"sharp=0", true},
+		{"ulb=false", true},
+		{"trim=0,0,0,0", true},
+		{"ulb=true&trim=0,0,0,0", true}, // trim wins, and trims nothing
+		{"fp-x=0.3&fp-y=0.1", true},     // no cover crop to place
+
+		{"rot=90", false},
+		{"flip=h", false},
+		{"trim=auto", false},
+		{"ulb=true", false},
+		{"filter=grayscale", false},
+		{"brightness=1", false},
+		{"blur=1", false},
+		{"mark=a.png", false},
+		{"w=50%25", false},
 
 		{"w=300", false},
 		{"h=300", false},

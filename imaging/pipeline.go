@@ -89,6 +89,7 @@ type Transform struct {
 	plan   Plan
 	frames int // kept in the output
 	out    Format
+	mark   *markImage // set by SetMark
 }
 
 // Prepare reads src's header and plans o on it within the limits. accepts
@@ -125,6 +126,12 @@ func (p *Processor) Check(h Header, o Options, accepts Accepts) error {
 
 // plan plans o on a source with header h, within the limits.
 func (p *Processor) plan(h Header, o Options, accepts Accepts) (*Transform, error) {
+	if t := o.Trim; t != nil && t.Auto && h.Format == SVG {
+		// An SVG is drawn at the size the output needs, so a border
+		// found in its pixels is not found in the source's.
+		name := map[bool]string{false: "trim", true: "ulb"}[t.Black]
+		return nil, prism.InvalidParam(name, "finds a border in a raster image; an SVG's edges are its viewBox")
+	}
 	out := outputFormat(o.Format, accepts, h.Format, h.HasAlpha, h.Frames > 1)
 	frames := 1
 	if h.Frames > 1 && out.animates() {
@@ -142,8 +149,16 @@ func (p *Processor) plan(h Header, o Options, accepts Accepts) (*Transform, erro
 
 // Memory is about the most memory libvips will hold while t runs.
 func (t *Transform) Memory() int64 {
-	return decodeMemory(t.h, t.plan, t.frames) + int64(t.plan.Canvas.W)*int64(t.plan.Canvas.H)*int64(t.frames)*encodeBytesPerPixel[t.out]
+	m := decodeMemory(t.h, t.plan, t.frames) + int64(t.plan.Canvas.W)*int64(t.plan.Canvas.H)*int64(t.frames)*encodeBytesPerPixel[t.out]
+	if t.plan.AutoTrim { // the source decoded whole, and a copy of it searched
+		m += int64(t.h.Width) * int64(t.h.Height) * int64(t.frames) * 8
+	}
+	return m + t.markMemory()
 }
+
+// NeedsMark says t's options name a watermark, which SetMark must be given
+// before Run.
+func (t *Transform) NeedsMark() bool { return t.o.Mark != nil && t.mark == nil }
 
 // Run decodes, transforms and encodes. When ctx ends libvips stops
 // working on it, and it is a 503; a source that fails to decode is a 415.
@@ -151,14 +166,23 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 	var enc *Encoded
 	err := guarded(ctx, func(watch func(*vips.ImageRef)) error {
 		start := time.Now()
-		img, err := load(ctx, t.src, t.h, t.plan, t.frames)
+		if t.NeedsMark() {
+			return prism.Fail(prism.CodeInternal, "the watermark was not given")
+		}
+		img, err := load(ctx, t.src, t.h, t.plan, t.frames, t.sequential())
 		if err != nil {
 			return err
 		}
 		defer img.Close()
 		watch(img)
 		loaded := time.Now()
-		if err := render(img, t.h, t.plan, t.frames, t.out, t.o); err != nil {
+		plan := t.plan
+		if plan.AutoTrim {
+			if plan, err = t.trimmed(img); err != nil {
+				return err
+			}
+		}
+		if err := render(img, t.h, plan, t.frames, t.out, t.o, t.mark); err != nil {
 			return err
 		}
 		planned := time.Now()
@@ -180,7 +204,8 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 // copies pixels without resampling them and adds no background colour, so
 // the output's colours are the source palette's, 256 at most.
 func (t *Transform) keepsPalette(img *vips.ImageRef) bool {
-	if t.out != PNG || t.plan.Resized != (Size{t.plan.Crop.W, t.plan.Crop.H}) || t.plan.pads() {
+	if t.out != PNG || t.plan.Resized != (Size{t.plan.Crop.W, t.plan.Crop.H}) || t.plan.pads() ||
+		t.o.Adjust != (Adjust{}) || t.o.Mark != nil {
 		return false
 	}
 	return t.h.Format == GIF || t.h.Format == PNG && slices.Contains(img.ImageFields(), "palette-bit-depth")
@@ -232,11 +257,33 @@ func (p *Processor) quality(f Format, o Options) int {
 	return q
 }
 
+// sequential says every step of t reads the source in order, so that it
+// can be streamed: no rotation (by EXIF or asked for), content-aware crop,
+// trim search, animation, spatial adjustment or watermark.
+func (t *Transform) sequential() bool {
+	return t.h.Orientation <= 2 && t.plan.Strategy == "" && t.frames == 1 &&
+		!t.plan.orients() && !t.plan.AutoTrim && !t.o.Adjust.spatial() && t.o.Mark == nil
+}
+
+// trimmed is t's plan on the part of img, the source decoded whole, that
+// trim=auto keeps, within the limits.
+func (t *Transform) trimmed(img *vips.ImageRef) (Plan, error) {
+	box, err := findTrim(img, *t.o.Trim, t.frames)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan, err := planOn(box, t.o)
+	if err != nil {
+		return Plan{}, err
+	}
+	return plan, t.p.checkCost(t.h, plan, t.frames)
+}
+
 // load decodes src with shrink-on-load: JPEG decodes at 1/2, 1/4 or 1/8 and
 // WebP at any scale, whichever keeps at least the pixels the plan needs.
-// Access is sequential (streamed, low memory) unless a step needs to read
-// pixels out of order: rotation, content-aware crops or animations.
-func load(ctx context.Context, src []byte, h Header, plan Plan, frames int) (*vips.ImageRef, error) {
+// Access is sequential (streamed, low memory) when sequential says the
+// steps after read pixels in order.
+func load(ctx context.Context, src []byte, h Header, plan Plan, frames int, sequential bool) (*vips.ImageRef, error) {
 	params := vips.NewImportParams() // FailOnError: truncated input is an error
 	if shrink := shrinkFactor(plan); shrink > 1 {
 		switch h.Format {
@@ -249,7 +296,7 @@ func load(ctx context.Context, src []byte, h Header, plan Plan, frames int) (*vi
 	if frames > 1 {
 		params.NumPages.Set(frames)
 	}
-	if h.Orientation <= 2 && plan.Strategy == "" && frames == 1 {
+	if sequential {
 		params.Access.Set(vips.AccessSequential)
 	}
 	var img *vips.ImageRef
@@ -312,6 +359,9 @@ func abs(n int) int { return max(n, -n) }
 // shrinkFactor is the largest power of two, up to 8, by which the source can
 // be shrunk while still holding the resolution the plan resizes to.
 func shrinkFactor(plan Plan) int {
+	if plan.AutoTrim {
+		return 1 // the trim is found at full size: what it keeps is not known yet
+	}
 	s := math.Max(float64(plan.Resized.W)/float64(plan.Crop.W), float64(plan.Resized.H)/float64(plan.Crop.H))
 	shrink := 1
 	for shrink < 8 && float64(shrink*2)*s <= 1 {
@@ -334,8 +384,9 @@ func svgDensity(plan Plan) int {
 // svgScale is the scale svgDensity draws at.
 func svgScale(plan Plan) float64 { return float64(svgDensity(plan)) / svgDPI }
 
-// render applies the plan to the decoded (and maybe shrunk) image.
-func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o Options) error {
+// render applies the plan to the decoded (and maybe shrunk) image, then
+// the adjustments and the watermark (mark, when o names one).
+func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o Options, mark *markImage) error {
 	// The loader may have shrunk the image: map the plan's source
 	// coordinates onto what was actually decoded.
 	fx := float64(img.Width()) / float64(h.Width)
@@ -347,12 +398,13 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 		// would shift the output by up to half a pixel at its far edges.
 		fx, fy = 1/float64(shrink), 1/float64(shrink)
 	}
+	src, resized := plan.SourceCrop(), plan.SourceResized()
 	crop := Rect{
-		X: int(math.Round(float64(plan.Crop.X) * fx)),
-		Y: int(math.Round(float64(plan.Crop.Y) * fy)),
+		X: int(math.Round(float64(src.X) * fx)),
+		Y: int(math.Round(float64(src.Y) * fy)),
 	}
-	crop.W = min(img.Width()-crop.X, max(1, int(math.Round(float64(plan.Crop.W)*fx))))
-	crop.H = min(img.Height()/frames-crop.Y, max(1, int(math.Round(float64(plan.Crop.H)*fy))))
+	crop.W = min(img.Width()-crop.X, max(1, int(math.Round(float64(src.W)*fx))))
+	crop.H = min(img.Height()/frames-crop.Y, max(1, int(math.Round(float64(src.H)*fy))))
 	var err error
 	if crop != (Rect{0, 0, img.Width(), img.Height() / frames}) {
 		if err := img.ExtractArea(crop.X, crop.Y, crop.W, crop.H); err != nil {
@@ -362,21 +414,29 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 	// Scaled from the crop's true extent, which a dropped partial block
 	// may leave a fraction of a pixel short: then the output is made whole
 	// by repeating its edge, never more than one pixel.
-	hs := float64(plan.Resized.W) / (float64(plan.Crop.W) * fx)
-	vs := float64(plan.Resized.H) / (float64(plan.Crop.H) * fy)
-	if crop.W != plan.Resized.W || crop.H != plan.Resized.H {
-		if err := img.ResizeWithVScale(hs, vs, vips.KernelLanczos3); err != nil {
+	hs := float64(resized.W) / (float64(src.W) * fx)
+	vs := float64(resized.H) / (float64(src.H) * fy)
+	if crop.W != resized.W || crop.H != resized.H {
+		// Frame by frame: resizing the strip would blend the edge rows of
+		// each frame with the next one's.
+		if err := eachFrame(img, frames, func(f *vips.ImageRef) error {
+			return f.ResizeWithVScale(hs, vs, vips.KernelLanczos3)
+		}); err != nil {
 			return err
 		}
 	}
-	if frames == 1 && (img.Width() != plan.Resized.W || img.Height() != plan.Resized.H) {
-		if err := img.Embed(0, 0, plan.Resized.W, plan.Resized.H, vips.ExtendCopy); err != nil {
+	if img.Width() != resized.W || img.Height()/frames != resized.H {
+		// (Embed works on each frame of an animation.)
+		if err := img.Embed(0, 0, resized.W, resized.H, vips.ExtendCopy); err != nil {
 			return err
 		}
+	}
+	if err := orient(img, plan, frames); err != nil {
+		return err
 	}
 	padded := plan.pads()
 	flattened := !out.supportsAlpha() && img.HasAlpha()
-	if isGrey(img) && out.keepsGrey() && !padded && !flattened {
+	if isGrey(img) && out.keepsGrey() && !padded && !flattened && !o.Adjust.tints() && mark == nil {
 		// One band (two with alpha) rather than three the same: a grey
 		// PNG's bytes fall by a third, and every step after is cheaper.
 		err = toGrey(img)
@@ -386,8 +446,16 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 	if err != nil {
 		return err
 	}
-	if err := trim(img, plan, frames); err != nil {
+	if err := keepWindow(img, plan, frames); err != nil {
 		return err
+	}
+	if err := adjust(img, o.Adjust, frames); err != nil {
+		return err
+	}
+	if mark != nil {
+		if err := drawMark(img, *o.Mark, mark, frames); err != nil {
+			return err
+		}
 	}
 	if padded {
 		if err := pad(img, plan, background(o, black)); err != nil {
@@ -401,9 +469,10 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 	return nil
 }
 
-func trim(img *vips.ImageRef, plan Plan, frames int) error {
+// keepWindow keeps the plan's window of the resized image.
+func keepWindow(img *vips.ImageRef, plan Plan, frames int) error {
 	w, h := img.Width(), img.Height()/frames
-	t := plan.Trim
+	t := plan.Window
 	t.W, t.H = min(t.W, w), min(t.H, h)
 	t.X, t.Y = min(t.X, w-t.W), min(t.Y, h-t.H)
 	if t == (Rect{0, 0, w, h}) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"testing"
@@ -27,7 +26,7 @@ func TestMain(m *testing.M) {
 
 func mustParse(t *testing.T, query string) Options {
 	t.Helper()
-	q, err := url.ParseQuery(query)
+	q, err := prism.ParseQuery(query)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +382,7 @@ func TestShrinkOnLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, err := load(t.Context(), src, h, plan, 1)
+			img, err := load(t.Context(), src, h, plan, 1, true)
 			if err != nil {
 				t.Fatal(err)
 			}

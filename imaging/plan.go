@@ -16,43 +16,121 @@ type Rect struct{ X, Y, W, H int }
 // size before any pixel is decoded. Every step is in the coordinates of the
 // step before it:
 //
-//	Crop    region of the upright source
+//	Edges   region of the upright source that trim keeps (all of it
+//	        without trim; found in the pixels when AutoTrim)
+//	Rotate, Flip
+//	        turn that region into the oriented image
+//	Crop    region of the oriented image
 //	Resized size the crop region is scaled to
-//	Trim    region of the resized image that is kept (its size, and its
+//	Window  region of the resized image that is kept (its size, and its
 //	        position unless Strategy picks it from the content)
-//	Canvas  final size; larger than Trim only when letterboxing, with the
-//	        trimmed image placed at Offset
+//	Canvas  final size; larger than Window only when letterboxing, with
+//	        the window placed at Offset
+//
+// The pipeline crops and resizes the upright source (SourceCrop, then
+// SourceResized) and orients what is left, which is the same image at a
+// fraction of the cost.
 type Plan struct {
+	Edges    Rect
+	AutoTrim bool
+	Rotate   int
+	Flip     Flip
 	Crop     Rect
 	Resized  Size
-	Trim     Rect
+	Window   Rect
 	Strategy Strategy
 	Canvas   Size
 	Offset   Size
 }
 
 // pads says the plan embeds the image in a larger canvas.
-func (p Plan) pads() bool { return p.Canvas.W != p.Trim.W || p.Canvas.H != p.Trim.H }
+func (p Plan) pads() bool { return p.Canvas.W != p.Window.W || p.Canvas.H != p.Window.H }
+
+// turns says the plan rotates by a quarter turn, swapping width and height.
+func (p Plan) turns() bool { return p.Rotate == 90 || p.Rotate == 270 }
+
+// orients says the plan rotates or flips.
+func (p Plan) orients() bool { return p.Rotate != 0 || p.Flip != "" }
+
+// SourceCrop is Crop in the coordinates of the upright source.
+func (p Plan) SourceCrop() Rect {
+	r, e := p.Crop, Size{p.Edges.W, p.Edges.H}
+	o := e
+	if p.turns() {
+		o = Size{e.H, e.W}
+	}
+	if p.Flip == FlipH || p.Flip == FlipHV {
+		r.X = o.W - r.X - r.W
+	}
+	if p.Flip == FlipV || p.Flip == FlipHV {
+		r.Y = o.H - r.Y - r.H
+	}
+	switch p.Rotate {
+	case 90:
+		r = Rect{r.Y, e.H - r.X - r.W, r.H, r.W}
+	case 180:
+		r = Rect{e.W - r.X - r.W, e.H - r.Y - r.H, r.W, r.H}
+	case 270:
+		r = Rect{e.W - r.Y - r.H, r.X, r.H, r.W}
+	}
+	r.X += p.Edges.X
+	r.Y += p.Edges.Y
+	return r
+}
+
+// SourceResized is Resized before rotation.
+func (p Plan) SourceResized() Size {
+	if p.turns() {
+		return Size{p.Resized.H, p.Resized.W}
+	}
+	return p.Resized
+}
 
 // NewPlan works out the geometry of o on a source whose upright size is src
-// (one frame, for animations).
+// (one frame, for animations). With trim=auto the plan is for the whole
+// source, which bounds the plan for whatever part the trim keeps.
 func NewPlan(src Size, o Options) (Plan, error) {
-	p := Plan{Crop: Rect{0, 0, src.W, src.H}}
+	edges := Rect{0, 0, src.W, src.H}
+	if t := o.Trim; t != nil && !t.Auto {
+		e := t.Edges // top, right, bottom, left
+		edges = Rect{e[3], e[0], src.W - e[1] - e[3], src.H - e[0] - e[2]}
+		if edges.W < 1 || edges.H < 1 {
+			return Plan{}, prism.InvalidParam("trim", "%s leaves nothing of the %dx%d image", t, src.W, src.H)
+		}
+	}
+	return planOn(edges, o)
+}
+
+// planOn plans o on the region edges of the upright source.
+func planOn(edges Rect, o Options) (Plan, error) {
+	p := Plan{Edges: edges, AutoTrim: o.Trim != nil && o.Trim.Auto, Rotate: o.Rotate, Flip: o.Flip}
+	oriented := Size{edges.W, edges.H}
+	if p.turns() {
+		oriented = Size{edges.H, edges.W}
+	}
+	p.Crop = Rect{0, 0, oriented.W, oriented.H}
 	if o.Crop != nil {
-		c, err := cropRect(src, *o.Crop)
+		c, err := cropRect(oriented, *o.Crop)
 		if err != nil {
 			return Plan{}, err
 		}
 		p.Crop = c
 	}
 	region := Size{p.Crop.W, p.Crop.H}
+	width, height := o.Width, o.Height
+	if width == 0 && o.WidthPct > 0 {
+		width = max(1, int(math.Round(float64(region.W)*o.WidthPct/100)))
+	}
+	if height == 0 && o.HeightPct > 0 {
+		height = max(1, int(math.Round(float64(region.H)*o.HeightPct/100)))
+	}
 	// zoom and dpr scale the box as a whole, so capping it at MaxDimension
 	// keeps its aspect ratio.
 	s := o.scale()
-	if longest := float64(max(o.Width, o.Height)); longest*s > MaxDimension {
+	if longest := float64(max(width, height)); longest*s > MaxDimension {
 		s = MaxDimension / longest
 	}
-	box := Size{scaleDim(o.Width, s), scaleDim(o.Height, s)}
+	box := Size{scaleDim(width, s), scaleDim(height, s)}
 
 	p.Resized = region
 	switch o.Mode {
@@ -61,7 +139,7 @@ func NewPlan(src Size, o Options) (Plan, error) {
 	case ModeCover:
 		return p.cover(region, box, o), nil
 	}
-	p.Trim = Rect{0, 0, p.Resized.W, p.Resized.H}
+	p.Window = Rect{0, 0, p.Resized.W, p.Resized.H}
 	p.Canvas = p.Resized
 	if o.Mode == ModeLetterbox {
 		p.Canvas = box
@@ -85,10 +163,20 @@ func (p Plan) cover(region, box Size, o Options) Plan {
 			max(box.H, int(math.Round(float64(region.H)*s))),
 		}
 	}
-	p.Trim = anchor(p.Resized, box, o.Gravity)
+	p.Window = anchor(p.Resized, box, o.Gravity)
+	if f := o.Focus; f != nil {
+		p.Window.X = focus(f.X, p.Resized.W, box.W)
+		p.Window.Y = focus(f.Y, p.Resized.H, box.H)
+	}
 	p.Strategy = o.Strategy
 	p.Canvas = box
 	return p
+}
+
+// focus is where a window of length n starts, centred on the fraction f of
+// a side of length side, within it.
+func focus(f float64, side, n int) int {
+	return min(side-n, max(0, int(math.Round(f*float64(side)-float64(n)/2))))
 }
 
 func clampDim(d int, k float64, limit int) int {

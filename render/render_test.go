@@ -37,6 +37,7 @@ type fixture struct {
 	reads   *countingStore // the originals, as the catalog reads them
 	derived *cache.Derived
 	catalog *catalog.Catalog
+	purged  *testutil.Invalidations // every key the catalog invalidated
 }
 
 // countingStore counts what is asked of the originals' storage.
@@ -91,7 +92,10 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 	}
 	variants := cache.NewVariants(64<<20, nil)
 	reads := &countingStore{Storage: store}
-	cat := catalog.New(reads, cache.NewMemory(1000, cache.Options{}), catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute}, variants, derived)
+	purged := &testutil.Invalidations{}
+	cat := catalog.New(reads, cache.NewMemory(1000, cache.Options{}),
+		catalog.Config{StorageTimeout: 5 * time.Second, FailureTTL: time.Minute, Marks: cache.NewMarkMemory(0)},
+		variants, derived, purged)
 	r := New(cfg, cat, imaging.NewProcessor(imaging.DefaultConfig), variants, derived, quiet)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -99,7 +103,7 @@ func newFixtureOn(t *testing.T, cfg Config, store *storage.File, derived *cache.
 		r.Close(ctx)
 		cat.Close()
 	})
-	return &fixture{Renderer: r, store: store, reads: reads, derived: derived, catalog: cat}
+	return &fixture{Renderer: r, store: store, reads: reads, derived: derived, catalog: cat, purged: purged}
 }
 
 // drop stores data at key behind Prism's back, as a direct S3 upload does.

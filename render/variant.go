@@ -14,7 +14,7 @@ import (
 
 // pipelineVersion is part of every variant ETag, so that a change to how
 // Prism renders invalidates what browsers and CDNs hold.
-const pipelineVersion = "1"
+const pipelineVersion = "2"
 
 // VariantRequest asks for one rendering of an original.
 type VariantRequest struct {
@@ -77,12 +77,21 @@ func (r *Renderer) variant(ctx context.Context, req VariantRequest) (Result, err
 		}
 	}
 
-	etag := variantETag(info.ETag, req.Options, req.Accepts)
+	var mark *foundMark
+	if req.Options.Mark != nil {
+		if mark, err = r.findMark(ctx, req.Options.Mark.Key); err != nil {
+			return Result{}, err
+		}
+	}
+	etag := variantETag(info.ETag, mark, req.Options, req.Accepts)
 	res := Result{
 		ETag: etag, LastModified: info.LastModified,
 		VaryAccept: req.Options.Format == imaging.FormatAuto,
 		VariantKey: cache.VariantKey{Source: req.Key, ID: etag},
 		Layer:      layer,
+	}
+	if mark != nil && mark.info.LastModified.After(res.LastModified) {
+		res.LastModified = mark.info.LastModified
 	}
 	if req.Fresh != nil && req.Fresh(etag) {
 		res.NotModified = true
@@ -101,7 +110,7 @@ func (r *Renderer) variant(ctx context.Context, req VariantRequest) (Result, err
 		}
 		known = &m
 	}
-	v, err := r.render(ctx, res.VariantKey, info, known, req)
+	v, err := r.render(ctx, res.VariantKey, info, known, mark, req)
 	if err != nil {
 		return Result{}, err
 	}
@@ -150,13 +159,14 @@ type rendered struct {
 }
 
 // render runs the pipeline once for all identical requests in flight.
-// known is the source's cached metadata, nil when it has none.
-func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (rendered, error) {
+// known is the source's cached metadata, nil when it has none; mark is
+// the watermark, nil when the transform names none.
+func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.Info, known *prism.Metadata, mark *foundMark, req VariantRequest) (rendered, error) {
 	asked := time.Now()
 	ran := false
 	v, err := r.merged(ctx, "variant\x00"+k.String(), func(work context.Context) (any, error) {
 		ran = true // read after merged returns, which happens after this
-		return r.renderNow(work, asked, k, info, known, req)
+		return r.renderNow(work, asked, k, info, known, mark, req)
 	})
 	if err != nil {
 		return rendered{}, err
@@ -169,7 +179,7 @@ func (r *Renderer) render(ctx context.Context, k cache.VariantKey, info storage.
 // renderNow reads the source and transforms it, caching the result, and
 // learns the source's metadata if it is new or has changed. asked is when
 // the work was asked for: it has waited for a worker since.
-func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.VariantKey, info storage.Info, known *prism.Metadata, req VariantRequest) (rendered, error) {
+func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.VariantKey, info storage.Info, known *prism.Metadata, mark *foundMark, req VariantRequest) (rendered, error) {
 	r.metrics.runs.Inc()
 	var st Stages
 	fetching := time.Now()
@@ -194,8 +204,16 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 		r.learnFailure(ctx, known != nil, k.Source, err)
 		return rendered{}, err
 	}
+	prepared := time.Since(preparing)
+	markFresh := true
+	if t.NeedsMark() {
+		fetching := time.Now()
+		if markFresh, err = r.readMark(ctx, t, mark, k.Source); err != nil {
+			return rendered{}, err
+		}
+		st.Fetch += time.Since(fetching)
+	}
 	reserving := time.Now()
-	prepared := reserving.Sub(preparing)
 	release, err := r.gate.reserve(ctx, t.Memory())
 	if err != nil {
 		return rendered{}, err
@@ -219,9 +237,9 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 		}
 	}
 	v := cache.Variant{Data: out.Data, ContentType: out.Format.ContentType()}
-	// Cache only what the key names: the source read must be the one the
-	// ETag was made from (a replace may have landed in between).
-	if current.ETag == info.ETag {
+	// Cache only what the key names: the source and watermark read must be
+	// the ones the ETag was made from (a replace may have landed between).
+	if current.ETag == info.ETag && markFresh {
 		r.variants.Set(k, v)
 		if r.derived != nil {
 			r.derived.SaveAsync(k, v)
@@ -231,12 +249,17 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 }
 
 // variantETag is a strong validator for one rendering: the source's
-// identity, the canonical transform and what decides the output format.
-func variantETag(sourceETag string, opts imaging.Options, accepts imaging.Accepts) string {
+// identity, the watermark's (mark may be nil), the canonical transform and
+// what decides the output format.
+func variantETag(sourceETag string, mark *foundMark, opts imaging.Options, accepts imaging.Accepts) string {
 	format := string(opts.Format)
 	if opts.Format == imaging.FormatAuto {
 		format += ":" + accepts.Token()
 	}
-	sum := sha256.Sum256([]byte(pipelineVersion + "\n" + sourceETag + "\n" + opts.Canonical() + "\n" + format))
+	markETag := ""
+	if mark != nil {
+		markETag = mark.info.ETag
+	}
+	sum := sha256.Sum256([]byte(pipelineVersion + "\n" + sourceETag + "\n" + markETag + "\n" + opts.Canonical() + "\n" + format))
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }

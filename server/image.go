@@ -26,7 +26,7 @@ func (s *Server) image(c echo.Context) error {
 	}
 	// r.URL.Query() would silently drop a malformed pair, and with it,
 	// say, the w= the client meant.
-	query, err := url.ParseQuery(r.URL.RawQuery)
+	query, err := prism.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return prism.InvalidParam("", "malformed query string: %v", err)
 	}
@@ -41,7 +41,7 @@ func (s *Server) image(c echo.Context) error {
 	}
 	c.Set(logRoute, routeTransform)
 	if s.cfg.SigningKey != nil {
-		if err := s.checkSignature(r); err != nil {
+		if err := s.checkSignature(r, query); err != nil {
 			return err
 		}
 	}
@@ -49,8 +49,7 @@ func (s *Server) image(c echo.Context) error {
 }
 
 // checkSignature refuses a transform URL that is not signed with the key.
-func (s *Server) checkSignature(r *http.Request) error {
-	q := r.URL.Query()
+func (s *Server) checkSignature(r *http.Request, q url.Values) error {
 	if q.Get(prism.SignatureParam) == "" {
 		return prism.Errorf(http.StatusForbidden, prism.CodeInvalidSignature, "transform URLs must be signed: s= is missing")
 	}

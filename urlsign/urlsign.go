@@ -46,7 +46,10 @@ func SignURL(key []byte, rawURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	q := u.Query()
+	q, err := prism.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", err
+	}
 	q.Del(prism.SignatureParam)
 	sig := Sign(key, u.EscapedPath(), q)
 	if u.RawQuery != "" {

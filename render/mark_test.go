@@ -1,0 +1,124 @@
+package render
+
+import (
+	"image/color"
+	"slices"
+	"testing"
+
+	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/internal/testutil"
+)
+
+var (
+	redMark  = color.NRGBA{255, 0, 0, 255}
+	blueMark = color.NRGBA{0, 0, 255, 255}
+	grey     = color.NRGBA{128, 128, 128, 255}
+)
+
+// TestWatermarkDependency: a watermark is found and read as any original
+// is, its ETag is part of the variant's, and replacing or deleting it
+// purges every original drawn with it.
+func TestWatermarkDependency(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, Config{})
+	for key, c := range map[string]color.NRGBA{"a.png": grey, "b.png": grey} {
+		if _, _, err := f.Upload(ctx, key, testutil.DrawPNG(t, 100, 80, testutil.Uniform(c)), catalog.Overwrite); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.Upload(ctx, "logo.png", testutil.DrawPNG(t, 20, 10, testutil.Uniform(redMark)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	marked := options(t, "fm=png&mark=logo.png&mark-pad=0")
+	// markColour renders key with the mark and reads the mark's corner.
+	markColour := func(key string) (string, [3]float64) {
+		t.Helper()
+		res, err := f.Variant(ctx, VariantRequest{Key: key, Options: marked})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := testutil.DecodeImage(t, res.Data).Raster(t)
+		return res.ETag, r.RGB(0, 95, 75)
+	}
+	etagRed, got := markColour("a.png")
+	if got != [3]float64{255, 0, 0} {
+		t.Fatalf("mark corner = %v, want red", got)
+	}
+	markColour("b.png")
+	plain, err := f.Variant(ctx, VariantRequest{Key: "a.png", Options: options(t, "fm=png")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.ETag == etagRed {
+		t.Error("the marked and unmarked variants share an ETag")
+	}
+	f.purged.Take()
+
+	// Replacing the mark purges the originals drawn with it, and their
+	// variants' ETags change.
+	if _, _, err := f.Upload(ctx, "logo.png", testutil.DrawPNG(t, 20, 10, testutil.Uniform(blueMark)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	purged := f.purged.Take()
+	slices.Sort(purged)
+	if want := []string{"a.png", "b.png", "logo.png"}; !slices.Equal(purged, want) {
+		t.Errorf("purged %q after replacing the mark, want %q", purged, want)
+	}
+	etagBlue, got := markColour("a.png")
+	if got != [3]float64{0, 0, 255} || etagBlue == etagRed {
+		t.Errorf("after the replace: corner %v, ETag changed %v; want blue, true", got, etagBlue != etagRed)
+	}
+
+	// Deleting it purges them again, and the transform is then a 400 that
+	// names mark, not a 404 for the image.
+	if err := f.Delete(ctx, "logo.png"); err != nil {
+		t.Fatal(err)
+	}
+	if purged := f.purged.Take(); !slices.Contains(purged, "a.png") {
+		t.Errorf("purged %q after deleting the mark, want a.png among them", purged)
+	}
+	_, err = f.Variant(ctx, VariantRequest{Key: "a.png", Options: marked})
+	wantParam(t, "deleted mark", err, 400, "mark")
+}
+
+// TestWatermarkRefusals: a mark that is not there, not a key, not an
+// image or over the limits names mark; the image it marks is not at fault.
+func TestWatermarkRefusals(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, Config{MaxSourceBytes: 4096})
+	f.drop(t, "a.png", testutil.DrawPNG(t, 40, 30, testutil.Uniform(grey)))
+	f.drop(t, "text.png", []byte("hello, not a PNG"))
+	f.drop(t, "big.bin", make([]byte, 8192))
+	tests := []struct {
+		mark   string
+		status int
+	}{
+		{"nope.png", 400},
+		{"text.png", 400},
+		{"big.bin", 422},
+		{"..%2Fsecret.png", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mark, func(t *testing.T) {
+			_, err := f.Variant(ctx, VariantRequest{Key: "a.png", Options: options(t, "mark="+tt.mark)})
+			wantParam(t, tt.mark, err, tt.status, "mark")
+		})
+	}
+	// A missing mark stays a 400 once its miss is remembered.
+	_, err := f.Variant(ctx, VariantRequest{Key: "a.png", Options: options(t, "mark=nope.png")})
+	wantParam(t, "remembered miss", err, 400, "mark")
+	// A refused mark recorded no user: changing it purges itself alone.
+	f.purged.Take()
+	f.Forget(ctx, "text.png")
+	if got := f.purged.Take(); !slices.Equal(got, []string{"text.png"}) {
+		t.Errorf("forgetting a refused mark purged %q, want text.png alone", got)
+	}
+}
+
+func wantParam(t *testing.T, what string, err error, status int, param string) {
+	t.Helper()
+	if pe := prism.AsError(err); err == nil || pe.Status != status || pe.Param != param {
+		t.Fatalf("%s: %v, want a %d naming %s", what, err, status, param)
+	}
+}
