@@ -142,9 +142,9 @@ func (c *Catalog) invalidate(ctx context.Context, key string) {
 	}
 }
 
-// DrawnWith records that source is rendered with mark as its watermark,
-// before the mark is read: a change of mark from then on purges source's
-// variants.
+// DrawnWith records that source has been rendered with mark as its
+// watermark, before that variant is cached: a change of mark from then on
+// purges source's variants.
 func (c *Catalog) DrawnWith(ctx context.Context, mark, source string) {
 	if c.cfg.Marks != nil {
 		c.cfg.Marks.Add(ctx, mark, source)

@@ -16,6 +16,16 @@ import (
 // frame's size, the same way for every frame.
 func eachFrame(img *vips.ImageRef, frames int, f func(*vips.ImageRef) error) error {
 	if frames == 1 {
+		// The first frame of an animation kept alone still says it has
+		// many pages, which govips' rotation would act on.
+		if img.Pages() != 1 {
+			if err := img.SetPages(1); err != nil {
+				return err
+			}
+			if err := img.SetPageHeight(img.Height()); err != nil {
+				return err
+			}
+		}
 		return f(img)
 	}
 	w, h := img.Width(), img.Height()/frames

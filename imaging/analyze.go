@@ -89,7 +89,7 @@ func (in *Inspection) Run(ctx context.Context) (Analysis, error) {
 		}
 		defer img.Close()
 		watch(img)
-		if err := render(img, h, plan, in.frames, PNG, in.o, nil); err != nil {
+		if err := render(img, h, plan, in.frames, PNG, in.o, nil, watch); err != nil {
 			return err
 		}
 		pixels, err := img.ToBytes() // every frame, so every frame is decoded

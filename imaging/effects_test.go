@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
+	"image/png"
 	"math"
 	"strconv"
 	"testing"
@@ -713,5 +714,78 @@ func TestBlurAlpha(t *testing.T) {
 			}
 			clean(t, testutil.Raster{Width: w, Height: h, Bands: 4, Frames: 3, Pix: out})
 		})
+	}
+}
+
+// TestFirstFrameOriented: an animation kept as its first frame alone (a
+// still output) rotates and flips like any image: the black block in the
+// top-left corner moves where it should.
+func TestFirstFrameOriented(t *testing.T) {
+	src, colours := animation(t)
+	tests := []struct {
+		query         string
+		width, height int
+		block         [2]int // a pixel inside the black block
+	}{
+		{"rot=90&fm=png", 32, 48, [2]int{28, 3}},
+		{"rot=270&fm=png", 32, 48, [2]int{3, 44}},
+		{"rot=180&fm=jpg&q=95", 48, 32, [2]int{44, 28}},
+		{"flip=v&fm=png", 48, 32, [2]int{3, 28}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			d := renderBytes(t, src, tt.query, nil)
+			if d.Width != tt.width || d.Height != tt.height || d.Frames != 1 {
+				t.Fatalf("%dx%d×%d, want %dx%d×1", d.Width, d.Height, d.Frames, tt.width, tt.height)
+			}
+			r := d.Raster(t)
+			near(t, "the block", r.RGB(0, tt.block[0], tt.block[1]), [3]float64{0, 0, 0}, 6)
+			near(t, "the opposite corner", r.RGB(0, tt.width-1-tt.block[0], tt.height-1-tt.block[1]), c3(colours[0]), 6)
+		})
+	}
+}
+
+// TestPaletteAfterTrim: whether a palette PNG keeps its palette is judged
+// on the trimmed plan, so that letterbox padding added after a trim is
+// drawn in its exact colour.
+func TestPaletteAfterTrim(t *testing.T) {
+	pal := color.Palette{color.NRGBA{255, 255, 255, 255}}
+	for i := range 255 {
+		pal = append(pal, color.NRGBA{uint8(i), uint8(255 - i), uint8(i * 7), 255})
+	}
+	img := image.NewPaletted(image.Rect(0, 0, 64, 64), pal)
+	for y := range 64 {
+		for x := range 64 {
+			if x >= 8 && x < 56 && y >= 16 && y < 48 { // a 48×32 picture in a white border
+				img.SetColorIndex(x, y, uint8((x*3+y*5)%256)) // every entry, white too
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	d := renderBytes(t, b.Bytes(), "lb=64,64&bg=ff00ff&trim=auto&fm=png", nil)
+	r := d.Raster(t)
+	if d.Width != 64 || d.Height != 64 {
+		t.Fatalf("%dx%d, want 64x64", d.Width, d.Height)
+	}
+	// The trimmed 48×32 picture is padded back to 64×64, centred: where it
+	// was. Every pixel is exact, the padding magenta (in no palette entry).
+	bad := 0
+	for y := range 64 {
+		for x := range 64 {
+			want := [3]float64{255, 0, 255}
+			if x >= 8 && x < 56 && y >= 16 && y < 48 {
+				c := pal[img.ColorIndexAt(x, y)].(color.NRGBA)
+				want = c3(c)
+			}
+			if r.RGB(0, x, y) != want {
+				bad++
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of 4096 pixels are not the picture's or the padding's exact colour", bad)
 	}
 }

@@ -182,11 +182,11 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 				return err
 			}
 		}
-		if err := render(img, t.h, plan, t.frames, t.out, t.o, t.mark); err != nil {
+		if err := render(img, t.h, plan, t.frames, t.out, t.o, t.mark, watch); err != nil {
 			return err
 		}
 		planned := time.Now()
-		data, err := t.p.save(img, t.out, t.p.quality(t.out, t.o), t.keepsPalette(img))
+		data, err := t.p.save(img, t.out, t.p.quality(t.out, t.o), t.keepsPalette(img, plan))
 		if err != nil {
 			return err
 		}
@@ -201,10 +201,11 @@ func (t *Transform) Run(ctx context.Context) (*Encoded, error) {
 
 // keepsPalette says the PNG output of t can be written with the palette of
 // its source (a palette PNG or a GIF) without changing a pixel: the plan
-// copies pixels without resampling them and adds no background colour, so
+// run (trimmed, when trim=auto found a border) copies pixels without
+// resampling them and adds no background colour, so
 // the output's colours are the source palette's, 256 at most.
-func (t *Transform) keepsPalette(img *vips.ImageRef) bool {
-	if t.out != PNG || t.plan.Resized != (Size{t.plan.Crop.W, t.plan.Crop.H}) || t.plan.pads() ||
+func (t *Transform) keepsPalette(img *vips.ImageRef, plan Plan) bool {
+	if t.out != PNG || plan.Resized != (Size{plan.Crop.W, plan.Crop.H}) || plan.pads() ||
 		t.o.Adjust != (Adjust{}) || t.o.Mark != nil {
 		return false
 	}
@@ -385,8 +386,9 @@ func svgDensity(plan Plan) int {
 func svgScale(plan Plan) float64 { return float64(svgDensity(plan)) / svgDPI }
 
 // render applies the plan to the decoded (and maybe shrunk) image, then
-// the adjustments and the watermark (mark, when o names one).
-func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o Options, mark *markImage) error {
+// the adjustments and the watermark (mark, when o names one). watch is
+// given every image decoded on the way, so that the deadline stops it.
+func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o Options, mark *markImage, watch func(*vips.ImageRef)) error {
 	// The loader may have shrunk the image: map the plan's source
 	// coordinates onto what was actually decoded.
 	fx := float64(img.Width()) / float64(h.Width)
@@ -453,7 +455,7 @@ func render(img *vips.ImageRef, h Header, plan Plan, frames int, out Format, o O
 		return err
 	}
 	if mark != nil {
-		if err := drawMark(img, *o.Mark, mark, frames); err != nil {
+		if err := drawMark(img, *o.Mark, mark, frames, watch); err != nil {
 			return err
 		}
 	}

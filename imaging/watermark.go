@@ -27,15 +27,25 @@ func (t *Transform) SetMark(src []byte) error {
 	if err != nil {
 		return prism.InvalidParam("mark", "%s is not an image Prism can read", t.o.Mark.Key)
 	}
-	if h.Format == SVG {
-		return prism.InvalidParam("mark", "%s is an SVG; a watermark must be a raster image (PNG, WebP, JPEG, GIF or AVIF)", t.o.Mark.Key)
+	if err := t.p.CheckMark(t.o.Mark.Key, h); err != nil {
+		return err
 	}
-	if err := t.p.checkSource(h.Width, h.Height, 1); err != nil {
-		e := prism.Fail(prism.CodeTooLarge, "watermark %s: %s", t.o.Mark.Key, prism.AsError(err).Message)
+	t.mark = &markImage{src: src, h: h}
+	return nil
+}
+
+// CheckMark refuses, from its header alone (read, or from cached
+// metadata), a watermark Prism does not draw (an SVG, a 400) or one over
+// the source limits (a 422), each naming mark.
+func (p *Processor) CheckMark(key string, h Header) error {
+	if h.Format == SVG {
+		return prism.InvalidParam("mark", "%s is an SVG; a watermark must be a raster image (PNG, WebP, JPEG, GIF or AVIF)", key)
+	}
+	if err := p.checkSource(h.Width, h.Height, 1); err != nil {
+		e := prism.Fail(prism.CodeTooLarge, "watermark %s: %s", key, prism.AsError(err).Message)
 		e.Param = "mark"
 		return e
 	}
-	t.mark = &markImage{src: src, h: h}
 	return nil
 }
 
@@ -51,7 +61,7 @@ func (t *Transform) markMemory() int64 {
 // drawMark draws the watermark over every frame of img (sized, before any
 // letterbox padding): scaled as mark-w says and to fit inside the padding,
 // aligned, at its opacity.
-func drawMark(img *vips.ImageRef, m Watermark, src *markImage, frames int) error {
+func drawMark(img *vips.ImageRef, m Watermark, src *markImage, frames int, watch func(*vips.ImageRef)) error {
 	w, h := img.Width(), img.Height()/frames
 	room := Size{max(1, w-2*m.Pad), max(1, h-2*m.Pad)}
 	width, size := room.W, vips.SizeDown // its own size, or less to fit
@@ -62,7 +72,7 @@ func drawMark(img *vips.ImageRef, m Watermark, src *markImage, frames int) error
 		}
 		width = min(width, room.W)
 	}
-	mark, err := loadMark(src, m, width, room.H, size)
+	mark, err := loadMark(src, m, width, room.H, size, watch)
 	if err != nil {
 		return err
 	}
@@ -83,19 +93,27 @@ func drawMark(img *vips.ImageRef, m Watermark, src *markImage, frames int) error
 }
 
 // loadMark decodes the watermark at the size it is drawn, as 8-bit sRGB
-// with alpha at its opacity, whole and at once: a broken one is a 400
-// naming mark here, not a failure of the image it marks at encoding.
-func loadMark(src *markImage, m Watermark, width, height int, size vips.Size) (*vips.ImageRef, error) {
-	bad := func(err error) error {
-		msg, _, _ := strings.Cut(err.Error(), "\n") // govips appends a stack trace
-		return prism.InvalidParam("mark", "%s could not be decoded", m.Key).WithCause(errors.New(msg))
-	}
+// with alpha at its opacity, whole and at once (watched, so that the
+// deadline stops it): a broken one is a 400 naming mark here, not a
+// failure of the image it marks at encoding.
+func loadMark(src *markImage, m Watermark, width, height int, size vips.Size, watch func(*vips.ImageRef)) (*vips.ImageRef, error) {
 	// Truncated or corrupt pixels are an error, as they are for a source.
 	img, err := vips.LoadThumbnailFromBuffer(src.src, width, height, vips.InterestingNone, size, vips.NewImportParams())
 	if err != nil {
-		return nil, bad(err)
+		return nil, badMark(m, err)
 	}
 	defer img.Close()
+	watch(img)
+	pix, err := markPixels(img, m)
+	if err != nil {
+		return nil, badMark(m, err)
+	}
+	return vips.NewImageFromMemory(pix, img.Width(), img.Height(), 4, vips.BandFormatUchar, vips.InterpretationSRGB)
+}
+
+// markPixels renders the decoded watermark as 8-bit sRGB with alpha, at
+// the opacity m asks for.
+func markPixels(img *vips.ImageRef, m Watermark) ([]byte, error) {
 	if err := toSRGB(img); err != nil {
 		return nil, err
 	}
@@ -113,11 +131,14 @@ func loadMark(src *markImage, m Watermark, width, height int, size vips.Size) (*
 			return nil, err
 		}
 	}
-	pix, err := img.ToBytes()
-	if err != nil {
-		return nil, bad(err)
-	}
-	return vips.NewImageFromMemory(pix, img.Width(), img.Height(), 4, vips.BandFormatUchar, vips.InterpretationSRGB)
+	return img.ToBytes()
+}
+
+// badMark is a watermark that could not be drawn: a 400 naming mark. (A
+// deadline that stopped it is a 503 all the same: guarded asks first.)
+func badMark(m Watermark, err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n") // govips appends a stack trace
+	return prism.InvalidParam("mark", "%s could not be decoded", m.Key).WithCause(errors.New(msg))
 }
 
 // align is where a mark of length n starts on a side of length side: at

@@ -36,8 +36,12 @@ func (r *Renderer) findMark(ctx context.Context, key string) (*foundMark, error)
 	case found == cache.Missing:
 		return nil, markError(key, notFound())
 	case found == cache.Hit:
+		// Refused before storage or a worker is asked, as a source is.
 		if m.Bytes > r.cfg.MaxSourceBytes {
 			return nil, markError(key, prism.Fail(prism.CodeTooLarge, "%d bytes, over the limit of %d", m.Bytes, r.cfg.MaxSourceBytes))
+		}
+		if err := r.proc.CheckMark(key, header(m)); err != nil {
+			return nil, err
 		}
 		return &foundMark{info: storage.Info{Key: key, Size: m.Bytes, ETag: m.ETag, LastModified: m.LastModified}, known: true}, nil
 	}
@@ -50,8 +54,10 @@ func (r *Renderer) findMark(ctx context.Context, key string) (*foundMark, error)
 
 // readMark gives t the watermark's bytes, read within the work that draws
 // it. It reports whether they are the ones mark was found as: only then
-// may the variant be cached under its ETag.
-func (r *Renderer) readMark(ctx context.Context, t *imaging.Transform, mark *foundMark, source string) (fresh bool, err error) {
+// may the variant be cached under its ETag. A mark whose metadata was not
+// cached, or described other bytes (it changed behind Prism's back), is
+// learnt in the background, as a source is by its render.
+func (r *Renderer) readMark(ctx context.Context, t *imaging.Transform, mark *foundMark) (fresh bool, err error) {
 	src, current, err := r.catalog.ReadAll(ctx, mark.info.Key, r.cfg.MaxSourceBytes)
 	if err != nil {
 		return false, markError(mark.info.Key, err)
@@ -59,14 +65,11 @@ func (r *Renderer) readMark(ctx context.Context, t *imaging.Transform, mark *fou
 	if err := t.SetMark(src); err != nil {
 		return false, err
 	}
-	// Recorded once the mark is known to be one, before the variant is
-	// rendered and cached: a refused request records nothing, and a change
-	// of the mark from now on purges this source's variants.
-	r.catalog.DrawnWith(ctx, mark.info.Key, source)
-	if !mark.known {
+	fresh = current.ETag == mark.info.ETag
+	if !mark.known || !fresh {
 		r.learn(ctx, mark.info.Key)
 	}
-	return current.ETag == mark.info.ETag, nil
+	return fresh, nil
 }
 
 // markError names mark in err: a missing or unreadable watermark is a 400,

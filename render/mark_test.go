@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/prism-image/prism"
+	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/catalog"
 	"github.com/prism-image/prism/internal/testutil"
 )
@@ -120,5 +121,79 @@ func wantParam(t *testing.T, what string, err error, status int, param string) {
 	t.Helper()
 	if pe := prism.AsError(err); err == nil || pe.Status != status || pe.Param != param {
 		t.Fatalf("%s: %v, want a %d naming %s", what, err, status, param)
+	}
+}
+
+// TestWatermarkChangedBehindPrism: a mark replaced in storage without the
+// API is read as it now is, and learnt, so that its new ETag reaches the
+// variants drawn after; until then nothing drawn with it is cached.
+func TestWatermarkChangedBehindPrism(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, Config{})
+	if _, _, err := f.Upload(ctx, "a.png", testutil.DrawPNG(t, 100, 80, testutil.Uniform(grey)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Upload(ctx, "logo.png", testutil.DrawPNG(t, 20, 10, testutil.Uniform(redMark)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	render := func(query string) Result {
+		t.Helper()
+		res, err := f.Variant(ctx, VariantRequest{Key: "a.png", Options: options(t, query)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	old := render("fm=png&mark=logo.png&mark-pad=0")
+	f.drop(t, "logo.png", testutil.DrawPNG(t, 20, 10, testutil.Uniform(blueMark)))
+	q := "fm=png&w=50&mark=logo.png&mark-pad=0"
+	first := render(q)
+	if got := testutil.DecodeImage(t, first.Data).Raster(t).RGB(0, 45, 35); got != [3]float64{0, 0, 255} {
+		t.Fatalf("mark drawn as %v, want the blue now stored", got)
+	}
+	waitFor(t, "the changed mark to be learnt", func() bool {
+		m, found, _ := f.catalog.Lookup(ctx, "logo.png")
+		return found == cache.Hit && m.ETag != "" && render(q).ETag != first.ETag
+	})
+	again := render(q)
+	if cached := render(q); cached.Layer != LayerMemory || cached.ETag != again.ETag {
+		t.Errorf("after learning: layer %s, ETag %s then %s; want a memory hit of one ETag", cached.Layer, again.ETag, cached.ETag)
+	}
+	if again.ETag == old.ETag {
+		t.Error("a variant kept the ETag of the mark it no longer shows")
+	}
+}
+
+// TestWatermarkNotRecordedOnFailure: a render that fails, or a mark refused
+// from its cached metadata before anything is read, records no user.
+func TestWatermarkNotRecordedOnFailure(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, Config{})
+	noisy := testutil.DrawPNG(t, 120, 80, func(x, y int) color.NRGBA { return color.NRGBA{uint8(x * 7), uint8(y * 13), uint8(x * y), 255} })
+	f.drop(t, "broken.png", noisy[:len(noisy)/2]) // its header reads, its pixels do not
+	if _, _, err := f.Upload(ctx, "logo.png", testutil.DrawPNG(t, 20, 10, testutil.Uniform(redMark)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Variant(ctx, VariantRequest{Key: "broken.png", Options: options(t, "mark=logo.png")})
+	wantCode(t, "a broken source", err, prism.CodeUndecodable)
+	f.purged.Take()
+	f.Forget(ctx, "logo.png")
+	if got := f.purged.Take(); !slices.Equal(got, []string{"logo.png"}) {
+		t.Errorf("after a failed render, forgetting the mark purged %q, want logo.png alone", got)
+	}
+
+	// An SVG mark whose metadata is cached is refused without a read.
+	if _, _, err := f.Upload(ctx, "a.png", testutil.DrawPNG(t, 40, 30, testutil.Uniform(grey)), catalog.Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	f.drop(t, "icon.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>`))
+	if _, err := f.Metadata(ctx, "icon.svg"); err != nil {
+		t.Fatal(err)
+	}
+	opens := f.reads.opens.Load()
+	_, err = f.Variant(ctx, VariantRequest{Key: "a.png", Options: options(t, "mark=icon.svg")})
+	wantParam(t, "an SVG mark", err, 400, "mark")
+	if n := f.reads.opens.Load() - opens; n != 0 {
+		t.Errorf("%d storage reads to refuse a mark its metadata rules out", n)
 	}
 }

@@ -68,7 +68,11 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newFixtureOn(t, cfg, store, cache.NewDerived(dstore, nil, quiet, nil))
+	derived := cache.NewDerived(dstore, nil, quiet, nil)
+	// Its queued writes end before its folder is removed (cleanups run in
+	// reverse) and after the renderer stops (registered in newFixtureOn).
+	t.Cleanup(derived.Close)
+	return newFixtureOn(t, cfg, store, derived)
 }
 
 // newFixtureOn is a fixture over given stores: a second process, say,

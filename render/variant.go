@@ -208,7 +208,7 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 	markFresh := true
 	if t.NeedsMark() {
 		fetching := time.Now()
-		if markFresh, err = r.readMark(ctx, t, mark, k.Source); err != nil {
+		if markFresh, err = r.readMark(ctx, t, mark); err != nil {
 			return rendered{}, err
 		}
 		st.Fetch += time.Since(fetching)
@@ -224,6 +224,12 @@ func (r *Renderer) renderNow(ctx context.Context, asked time.Time, k cache.Varia
 	if err != nil {
 		r.learnFailure(ctx, known != nil, k.Source, err)
 		return rendered{}, err
+	}
+	if mark != nil {
+		// Recorded once a variant has been drawn with the mark, before it
+		// is cached: a refused or failed request records nothing, and a
+		// change of the mark from now on purges this source's variants.
+		r.catalog.DrawnWith(ctx, mark.info.Key, k.Source)
 	}
 	st.Decode, st.Process, st.Encode = prepared+out.Decode, out.Process, out.Encode
 	r.metrics.rendered(out.Format, st, len(out.Data))
