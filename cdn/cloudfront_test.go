@@ -1,24 +1,15 @@
 package cdn
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/xml"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,116 +18,23 @@ import (
 	"github.com/prism-image/prism"
 	"github.com/prism-image/prism/cache"
 	"github.com/prism-image/prism/catalog"
+	"github.com/prism-image/prism/internal/testutil"
 	"github.com/prism-image/prism/storage"
 )
 
-const (
-	accessKey = "AKIDPRISMTEST"
-	secretKey = "prism-test-secret"
-	distID    = "E2PRISMTEST"
-)
-
-// fakeCloudFront is the in-process stand-in for CloudFront's API, which
-// cannot run here. It checks every request as CloudFront would: the path,
-// the body, and the SigV4 signature, recomputed from the request itself.
-type fakeCloudFront struct {
-	t        *testing.T
-	mu       sync.Mutex
-	batches  [][]string
-	refs     []string
-	failures int // answer this many requests with a throttling error first
-}
-
-type invalidationBatch struct {
-	XMLName         xml.Name `xml:"InvalidationBatch"`
-	CallerReference string
-	Paths           struct {
-		Quantity int
-		Items    []string `xml:"Items>Path"`
-	}
-}
-
-func (f *fakeCloudFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || r.URL.Path != "/2020-05-31/distribution/"+distID+"/invalidation" {
-		f.t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
-		http.Error(w, "no", http.StatusNotFound)
-		return
-	}
-	if err := checkSignature(r, body); err != nil {
-		f.t.Errorf("signature: %v", err)
-		http.Error(w, "bad signature", http.StatusForbidden)
-		return
-	}
-	var b invalidationBatch
-	if err := xml.Unmarshal(body, &b); err != nil || b.Paths.Quantity != len(b.Paths.Items) || b.CallerReference == "" {
-		f.t.Errorf("body %s: %v", body, err)
-	}
-	f.mu.Lock()
-	fail := f.failures > 0
-	if fail {
-		f.failures--
-	}
-	f.refs = append(f.refs, b.CallerReference)
-	if !fail {
-		f.batches = append(f.batches, b.Paths.Items)
-	}
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "text/xml")
-	if fail {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type><Code>TooManyInvalidationsInProgress</Code><Message>slow down</Message></Error><RequestId>x</RequestId></ErrorResponse>`)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, `<?xml version="1.0"?><Invalidation><Id>I%d</Id><Status>InProgress</Status><CreateTime>2026-11-22T00:00:00Z</CreateTime><InvalidationBatch><CallerReference>%s</CallerReference><Paths><Quantity>%d</Quantity></Paths></InvalidationBatch></Invalidation>`,
-		len(f.batches), b.CallerReference, len(b.Paths.Items))
-}
-
-// checkSignature recomputes the request's SigV4 signature over the headers
-// it says it signed, with the same time and credentials.
-func checkSignature(r *http.Request, body []byte) error {
-	auth := r.Header.Get("Authorization")
-	date := r.Header.Get("X-Amz-Date")
-	prefix := "AWS4-HMAC-SHA256 Credential=" + accessKey + "/" + date[:8] + "/us-east-1/cloudfront/aws4_request, SignedHeaders="
-	if !strings.HasPrefix(auth, prefix) {
-		return fmt.Errorf("Authorization %q lacks %q", auth, prefix)
-	}
-	signed := strings.Split(strings.SplitN(strings.TrimPrefix(auth, prefix), ",", 2)[0], ";")
-	when, err := time.Parse("20060102T150405Z", date)
-	if err != nil {
-		return err
-	}
-	req, _ := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
-	for _, h := range signed {
-		if h != "host" {
-			req.Header[http.CanonicalHeaderKey(h)] = r.Header.Values(h)
-		}
-	}
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "cloudfront", "us-east-1", when); err != nil {
-		return err
-	}
-	if got := req.Header.Get("Authorization"); got != auth {
-		return fmt.Errorf("recomputed signature differs:\n got %s\nsent %s", got, auth)
-	}
-	return nil
-}
-
-func newTestCloudFront(t *testing.T, fake *fakeCloudFront, o Options) *CloudFront {
+func newTestCloudFront(t *testing.T, fake *testutil.FakeCloudFront, o Options) *CloudFront {
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	client := cloudfront.New(cloudfront.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(testutil.CloudFrontAccessKey, testutil.CloudFrontSecretKey, ""),
 	})
-	return NewCloudFront(client, distID, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return NewCloudFront(client, testutil.CloudFrontDistribution, o, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func TestInvalidationsAreBatched(t *testing.T) {
-	fake := &fakeCloudFront{t: t}
+	fake := &testutil.FakeCloudFront{T: t}
 	c := newTestCloudFront(t, fake, Options{Window: 100 * time.Millisecond, MaxPaths: 3})
 	keys := []string{"a.jpg", "uploads/2026/my cat.jpg", "a.jpg", "b.png", "c.gif", "d.webp"}
 	start := time.Now()
@@ -148,15 +46,15 @@ func TestInvalidationsAreBatched(t *testing.T) {
 	}
 	c.Close(context.Background())
 	want := [][]string{{"/a.jpg*", "/uploads/2026/my%20cat.jpg*", "/b.png*"}, {"/c.gif*", "/d.webp*"}}
-	if !slices.EqualFunc(fake.batches, want, slices.Equal[[]string]) {
-		t.Errorf("batches %q, want %q", fake.batches, want)
+	if !slices.EqualFunc(fake.Batches(), want, slices.Equal[[]string]) {
+		t.Errorf("batches %q, want %q", fake.Batches(), want)
 	}
 }
 
 // A purge past MaxPending paths becomes one invalidation of everything,
 // which covers what is asked while it waits.
 func TestMassPurgeCollapses(t *testing.T) {
-	fake := &fakeCloudFront{t: t}
+	fake := &testutil.FakeCloudFront{T: t}
 	c := newTestCloudFront(t, fake, Options{Window: time.Hour, MaxPending: 3})
 	for _, k := range []string{"a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"} {
 		c.Invalidate(context.Background(), k)
@@ -165,20 +63,18 @@ func TestMassPurgeCollapses(t *testing.T) {
 	c.Invalidate(context.Background(), "f.jpg") // after: its own path again
 	c.Close(context.Background())
 	want := [][]string{{"/*"}, {"/f.jpg*"}}
-	if !slices.EqualFunc(fake.batches, want, slices.Equal[[]string]) {
-		t.Errorf("batches %q, want %q", fake.batches, want)
+	if !slices.EqualFunc(fake.Batches(), want, slices.Equal[[]string]) {
+		t.Errorf("batches %q, want %q", fake.Batches(), want)
 	}
 }
 
 func TestInvalidationsAreRetried(t *testing.T) {
-	fake := &fakeCloudFront{t: t, failures: 2}
+	fake := &testutil.FakeCloudFront{T: t, Failures: 2}
 	c := newTestCloudFront(t, fake, Options{Window: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	c.Invalidate(context.Background(), "x.jpg")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		fake.mu.Lock()
-		n, refs := len(fake.batches), slices.Clone(fake.refs)
-		fake.mu.Unlock()
+		n, refs := len(fake.Batches()), fake.Refs()
 		if n == 1 {
 			if len(refs) != 3 || refs[0] != refs[2] {
 				t.Errorf("tries %d with references %q: want 3 tries of one batch", len(refs), refs)
@@ -194,12 +90,12 @@ func TestInvalidationsAreRetried(t *testing.T) {
 }
 
 func TestFlushSendsAtOnce(t *testing.T) {
-	fake := &fakeCloudFront{t: t}
+	fake := &testutil.FakeCloudFront{T: t}
 	c := newTestCloudFront(t, fake, Options{Window: time.Hour})
 	c.Invalidate(context.Background(), "frozen.jpg")
 	c.Flush(context.Background())
-	if !slices.EqualFunc(fake.batches, [][]string{{"/frozen.jpg*"}}, slices.Equal[[]string]) {
-		t.Errorf("batches after Flush: %q", fake.batches)
+	if !slices.EqualFunc(fake.Batches(), [][]string{{"/frozen.jpg*"}}, slices.Equal[[]string]) {
+		t.Errorf("batches after Flush: %q", fake.Batches())
 	}
 	c.Close(context.Background())
 }
@@ -233,7 +129,7 @@ func TestInvalidationMetrics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			m := NewMetrics(reg)
-			fake := &fakeCloudFront{t: t, failures: tt.failures}
+			fake := &testutil.FakeCloudFront{T: t, Failures: tt.failures}
 			c := newTestCloudFront(t, fake, Options{Window: 10 * time.Millisecond, Backoff: 10 * time.Millisecond, Attempts: tt.attempts, Metrics: m})
 			c.Invalidate(context.Background(), "x.jpg")
 			c.Close(context.Background()) // sends what is pending, retries included
@@ -251,7 +147,7 @@ func TestInvalidationMetrics(t *testing.T) {
 // CloudFront receives.
 func TestWatermarkPurge(t *testing.T) {
 	ctx := t.Context()
-	fake := &fakeCloudFront{t: t}
+	fake := &testutil.FakeCloudFront{T: t}
 	cf := newTestCloudFront(t, fake, Options{Window: time.Hour})
 	store, err := storage.NewFile(t.TempDir())
 	if err != nil {
@@ -271,10 +167,10 @@ func TestWatermarkPurge(t *testing.T) {
 	}
 	cf.Flush(ctx)
 	cf.Close(ctx)
-	if len(fake.batches) != 1 {
-		t.Fatalf("batches %q, want one", fake.batches)
+	if len(fake.Batches()) != 1 {
+		t.Fatalf("batches %q, want one", fake.Batches())
 	}
-	got := slices.Clone(fake.batches[0])
+	got := slices.Clone(fake.Batches()[0])
 	slices.Sort(got)
 	if want := []string{"/marks/logo.png*", "/uploads/cat.jpg*", "/uploads/dog.jpg*"}; !slices.Equal(got, want) {
 		t.Errorf("paths %q, want %q", got, want)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ const (
 	hugeVariant = "w=5000&fm=png"
 )
 
-func startLambdaFn(t *testing.T, bin string) *lambdaFn {
+// startLambdaFn runs bin against an in-test Runtime API, over a bucket of
+// its own, with extra settings in extra.
+func startLambdaFn(t *testing.T, bin string, extra ...string) *lambdaFn {
 	t.Helper()
 	bucket := minio.NewBucket(t)
 	rt := testutil.StartLambdaRuntime(t)
@@ -58,6 +61,7 @@ func startLambdaFn(t *testing.T, bin string) *lambdaFn {
 		"PRISM_API_KEYS="+apiKey,
 		"PRISM_TIMEOUT=3m", // a 5000 px PNG on a shared 2-core machine
 	)
+	env = append(env, extra...)
 	proc, err := testutil.StartLambda(bin, rt, env...)
 	if err != nil {
 		t.Fatal(err)
@@ -355,6 +359,27 @@ func (f *lambdaFn) s3(t *testing.T, template, objectKey string) s3Result {
 
 // TestLambda runs the compiled cmd/lambda as Lambda would: events come from
 // a Runtime API server, originals from MinIO, metadata goes to Redis.
+// TestLambdaFlushesCloudFront: Lambda may freeze the process once it has
+// its answer, so a delete's CloudFront invalidation is sent before the
+// invocation ends, not after the two seconds a server gathers them for.
+func TestLambdaFlushesCloudFront(t *testing.T) {
+	bin, err := testutil.BuildBinary("./cmd/lambda", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// signed with the process's AWS credentials: MinIO's here
+	fake, cfEnv := testutil.StartFakeCloudFront(t, minio.AccessKey, minio.SecretKey)
+	f := startLambdaFn(t, bin, cfEnv...)
+	f.putObject(t, "lambda/gone.jpg", image(t, "concert.jpg"), "image/jpeg")
+	a := f.http(t, v2Event(t, "function-url.json", "DELETE", "/v1/images/lambda/gone.jpg", "", "Authorization", "Bearer "+apiKey))
+	if a.status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", a.status, a.body)
+	}
+	if got := fake.Batches(); len(got) != 1 || !slices.Equal(got[0], []string{"/lambda/gone.jpg*"}) {
+		t.Errorf("when the invocation ended, CloudFront had %q, want one batch of /lambda/gone.jpg*", got)
+	}
+}
+
 func TestLambda(t *testing.T) {
 	bin, err := testutil.BuildBinary("./cmd/lambda", t.TempDir())
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"image/color"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prism-image/prism/internal/testutil"
 )
@@ -306,4 +308,40 @@ func TestWatermarkLifecycle(t *testing.T) {
 			t.Errorf("after the mark's delete: %d %s, want a 400 naming mark", gone.StatusCode, gone.body)
 		}
 	})
+}
+
+// TestWatermarkPurgeReachesCloudFront: replacing a watermark through the
+// API makes the compiled server invalidate, on CloudFront's API (faked in
+// process and checked request by request, SigV4 included), the path of the
+// watermark and of every original drawn with it, and no other.
+func TestWatermarkPurgeReachesCloudFront(t *testing.T) {
+	fake, cfEnv := testutil.StartFakeCloudFront(t, testutil.CloudFrontAccessKey, testutil.CloudFrontSecretKey)
+	env := append([]string{
+		"PRISM_STORAGE=file://" + t.TempDir(), "PRISM_API_KEYS=" + apiKey,
+		"AWS_ACCESS_KEY_ID=" + testutil.CloudFrontAccessKey, "AWS_SECRET_ACCESS_KEY=" + testutil.CloudFrontSecretKey, "AWS_SESSION_TOKEN=",
+	}, cfEnv...)
+	p := startServer(t, env...)
+	put := func(key string, c color.NRGBA) {
+		t.Helper()
+		if res := send(t, "PUT", p.URL+"/v1/images/"+key, apiKey, "image/png", testutil.DrawPNG(t, 60, 40, testutil.Uniform(c))); res.StatusCode >= 300 {
+			t.Fatalf("upload %s: %d %s", key, res.StatusCode, res.body)
+		}
+	}
+	put("photos/cat.png", color.NRGBA{128, 128, 128, 255})
+	put("photos/dog.png", color.NRGBA{100, 100, 100, 255})
+	put("marks/logo.png", color.NRGBA{255, 0, 0, 255})
+	for _, u := range []string{"/photos/cat.png?w=30&mark=marks/logo.png&mark-w=0.3", "/photos/dog.png?w=30"} {
+		if res := get(t, p.URL+u); res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", u, res.StatusCode, res.body)
+		}
+	}
+	put("marks/logo.png", color.NRGBA{0, 0, 255, 255})
+	want := []string{"/marks/logo.png*", "/photos/cat.png*"}
+	deadline := time.Now().Add(15 * time.Second) // batches gather for 2 s
+	for !slices.Equal(fake.Paths(), want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := fake.Paths(); !slices.Equal(got, want) {
+		t.Errorf("CloudFront invalidated %q, want %q", got, want)
+	}
 }
