@@ -108,9 +108,6 @@ const (
 	DefaultMarkAlpha = 100
 )
 
-// maxMarkKey bounds a watermark key, as storage bounds keys.
-const maxMarkKey = 1024
-
 // canonicalEffects writes the trim and orientation of o that take effect,
 // by add.
 func (o Options) canonicalEffects(add func(k, v string)) {
@@ -356,8 +353,9 @@ func (p *parser) watermark() *Watermark {
 		return nil
 	}
 	m.Key = p.get("mark")
-	if m.Key == "" || len(m.Key) > maxMarkKey {
-		p.fail("mark", "must be the key of an original in storage, at most %d bytes", maxMarkKey)
+	// What a key may be is storage's to say: render asks it.
+	if m.Key == "" {
+		p.fail("mark", "must be the key of an original in storage")
 	}
 	return &m
 }

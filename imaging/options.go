@@ -179,10 +179,10 @@ func (o Options) Canonical() string {
 		}
 	}
 	if o.Zoom > 0 && o.Zoom != 1 {
-		add("zoom", strconv.FormatFloat(o.Zoom, 'f', -1, 64))
+		add("zoom", num(o.Zoom))
 	}
 	if o.DPR > 0 && o.DPR != 1 {
-		add("dpr", strconv.FormatFloat(o.DPR, 'f', -1, 64))
+		add("dpr", num(o.DPR))
 	}
 	o.canonicalAdjust(add)
 	if o.Quality > 0 {

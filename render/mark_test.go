@@ -3,6 +3,7 @@ package render
 import (
 	"image/color"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prism-image/prism"
@@ -99,6 +100,7 @@ func TestWatermarkRefusals(t *testing.T) {
 		{"text.png", 400},
 		{"big.bin", 422},
 		{"..%2Fsecret.png", 400},
+		{strings.Repeat("k", 1025), 400}, // over storage's key length
 	}
 	for _, tt := range tests {
 		t.Run(tt.mark, func(t *testing.T) {
